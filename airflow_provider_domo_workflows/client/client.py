@@ -1,0 +1,364 @@
+"""A small typed client for Domo's Workflows API; it knows nothing of Airflow."""
+
+from __future__ import annotations
+
+import json
+import ssl
+from collections.abc import Generator, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+import httpx
+from pydantic import BaseModel, ValidationError
+
+from airflow_provider_domo_workflows.client.config import DomoConnectionConfig
+from airflow_provider_domo_workflows.client.errors import DomoApiError, DomoRequestError
+from airflow_provider_domo_workflows.client.models import InstanceMetric, WorkflowInstance, WorkflowMetrics
+
+TOKEN_HEADER = "X-DOMO-Developer-Token"
+DEFAULT_PAGE_SIZE = 200
+# An instance search narrowed with ``after`` starts this long before the instance's creation, so that
+# clock differences between Airflow and Domo cannot hide it.
+CLOCK_SKEW_MARGIN = timedelta(minutes=10)
+# A guard against a server that ignores ``offset`` and would otherwise be paged forever.
+MAX_PAGES = 10_000
+_EXCERPT_CHARS = 200
+_HINTS = {
+    401: "Check the connection's password: the developer access token is missing, wrong or expired.",
+    403: "The token's user lacks a grant: Execute on the workflow to start it, View Instance Details to "
+    "see its runs.",
+    404: "The workflow, version or start message does not exist, or the token's user cannot see it; "
+    "check the workflow alias and the connection's api_root.",
+}
+_ModelT = TypeVar("_ModelT", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class ApiRequest:
+    """One request to the API, described without doing it, so the sync and async paths share it."""
+
+    method: str
+    path: str
+    params: Mapping[str, str | int | list[str]] | None = None
+    body: Mapping[str, Any] | None = None
+
+
+def epoch_millis(moment: datetime) -> int:
+    """Domo's ``after``/``until`` filters are longs; epoch milliseconds is the documented guess."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return int(moment.timestamp() * 1000)
+
+
+def _segment(field: str, value: str) -> str:
+    """URL-encode one path segment; refuse the values that would escape it (empty, ``.`` and ``..``)."""
+    if not value or not value.strip() or value.strip() in (".", ".."):
+        raise ValueError(f"{field} is {value!r}: give the workflow's alias or its model id.")
+    return quote(value.strip(), safe="")
+
+
+def serialise_parameters(parameters: Mapping[str, Any] | str | None) -> dict[str, Any]:
+    """
+    Check start parameters and return them as a JSON object.
+
+    Accepts a mapping or a JSON string of an object; raises ``ValueError`` naming ``parameters`` when
+    the text is not JSON, not an object, or holds values that JSON cannot carry.
+    """
+    if parameters is None or parameters == "":
+        return {}
+    if isinstance(parameters, str):
+        try:
+            parameters = json.loads(parameters)
+        except json.JSONDecodeError as error:
+            raise ValueError(
+                f"parameters is not valid JSON ({error.msg} at line {error.lineno} column {error.colno}): "
+                'give a JSON object such as {"a": 1, "b": 2}, or a dict.'
+            ) from None
+    if not isinstance(parameters, Mapping):
+        raise ValueError(
+            f"parameters must be a JSON object (a dict keyed by each start parameter's alias name), "
+            f"not {type(parameters).__name__}."
+        )
+    try:
+        # A round trip through JSON proves the values can be sent and gives plain types back.
+        decoded: dict[str, Any] = json.loads(json.dumps(dict(parameters), allow_nan=False))
+    except (TypeError, ValueError) as error:
+        raise ValueError(
+            f"parameters cannot be sent as JSON: {error}. Use strings, numbers, booleans, null, lists and "
+            "dicts; convert dates with .isoformat()."
+        ) from None
+    return decoded
+
+
+def _excerpt(text: str, secret: str) -> str:
+    # Mask before cutting, so that a token echoed near the cut cannot survive in part.
+    masked = text.replace(secret, "***") if secret else text
+    return " ".join(masked.split())[:_EXCERPT_CHARS]
+
+
+def api_error(
+    response: httpx.Response, request: ApiRequest, secret: str, hint: str | None = None
+) -> DomoApiError:
+    """Describe an answer that is not what was asked for, with Domo's own fields when it sent them."""
+    status_reason = domo_message = toe = excerpt = None
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict) and ({"statusReason", "message", "toe"} & body.keys()):
+        status_reason = _text(body.get("statusReason"), secret)
+        domo_message = _text(body.get("message"), secret)
+        toe = _text(body.get("toe"), secret)
+    elif response.content:
+        excerpt = _excerpt(response.text, secret)
+    return DomoApiError(
+        status_code=response.status_code,
+        method=request.method,
+        path=request.path,
+        status_reason=status_reason or (response.reason_phrase or None),
+        domo_message=domo_message,
+        toe=toe,
+        body_excerpt=excerpt,
+        hint=hint or _HINTS.get(response.status_code),
+    )
+
+
+def _text(value: object, secret: str) -> str | None:
+    return None if value is None else _excerpt(str(value), secret)
+
+
+def parse_answer(response: httpx.Response, request: ApiRequest, model: type[_ModelT], secret: str) -> _ModelT:
+    """Turn an HTTP answer into a typed model, or raise a :class:`DomoApiError` that says what was wrong."""
+    if not response.is_success:
+        raise api_error(response, request, secret)
+    try:
+        data = response.json()
+    except ValueError:
+        raise api_error(
+            response,
+            request,
+            secret,
+            hint="The answer is not JSON: check that host and api_root point at Domo's Workflows API.",
+        ) from None
+    try:
+        return model.model_validate(data)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in issue['loc']) or 'body'}: {issue['msg']}"
+            for issue in error.errors(include_input=False, include_url=False)[:5]
+        )
+        raise DomoApiError(
+            status_code=response.status_code,
+            method=request.method,
+            path=request.path,
+            hint=f"The answer is not a {model.__name__} as documented ({problems}).",
+        ) from None
+
+
+InstanceSearch = Generator[ApiRequest, WorkflowMetrics, InstanceMetric | None]
+
+
+class DomoWorkflowsClient:
+    """
+    Synchronous client of Domo's Workflows API.
+
+    :param config: where and how to reach Domo (see :class:`DomoConnectionConfig`).
+    :param transport: an httpx transport to use instead of the network (tests).
+    """
+
+    def __init__(self, config: DomoConnectionConfig, *, transport: httpx.BaseTransport | None = None) -> None:
+        self.config = config
+        self._http = httpx.Client(
+            base_url=config.base_url,
+            timeout=config.timeout,
+            verify=tls_verification(config),
+            headers={TOKEN_HEADER: config.token, "Accept": "application/json"},
+            follow_redirects=False,
+            transport=transport,
+        )
+
+    def __enter__(self) -> DomoWorkflowsClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._http.close()
+
+    def start_workflow(
+        self, workflow_alias: str, parameters: Mapping[str, Any] | str | None
+    ) -> WorkflowInstance:
+        """
+        Start one instance of a workflow (``POST {api_root}/models/{alias}/start``) and return it.
+
+        .. note:: Domo has no idempotency key: this request is never retried, and a timeout after it
+           was sent means an instance may have started.
+        """
+        request = ApiRequest(
+            "POST",
+            f"/models/{_segment('workflow_alias', workflow_alias)}/start",
+            body=serialise_parameters(parameters),
+        )
+        return self._call(request, WorkflowInstance, may_have_started=True)
+
+    def get_workflow_metrics(
+        self,
+        workflow_alias: str,
+        *,
+        limit: int | None = None,
+        offset: int | None = None,
+        after: datetime | None = None,
+        until: datetime | None = None,
+        status: Iterable[str] | None = None,
+    ) -> WorkflowMetrics:
+        """Read a workflow's metrics and one page of its instances (``GET .../models/{alias}/overall``)."""
+        return self._call(
+            metrics_request(workflow_alias, limit, offset, after, until, status), WorkflowMetrics
+        )
+
+    def find_instance_metric(
+        self,
+        workflow_alias: str,
+        instance_id: str,
+        *,
+        created_after: datetime | None = None,
+        page_size: int = DEFAULT_PAGE_SIZE,
+    ) -> InstanceMetric | None:
+        """
+        Find one instance's metric by paging ``/overall``; ``None`` when it is not listed (yet).
+
+        :param created_after: a time before the instance was created; narrows the search to the
+            instances after it (less a margin for clock differences). ``None`` searches the whole history.
+        :param page_size: instances asked for per page.
+        """
+        search = search_instance(
+            workflow_alias, instance_id, created_after=created_after, page_size=page_size
+        )
+        try:
+            request = next(search)
+            while True:
+                request = search.send(self._call(request, WorkflowMetrics))
+        except StopIteration as done:
+            result: InstanceMetric | None = done.value
+            return result
+
+    def probe(self) -> None:
+        """
+        Check that Domo is reachable and accepts the token, with one cheap authenticated request.
+
+        It asks for the metrics of a workflow that cannot exist: Domo checks the token first (401),
+        then answers 404 for the unknown workflow, which proves the token was accepted.
+        """
+        request = metrics_request("00000000-0000-0000-0000-000000000000", 1, None, None, None, None)
+        response = self._send(request)
+        if response.status_code in (200, 404) and _is_json(response):
+            return
+        hint = None
+        if response.is_success:
+            hint = "The answer is not JSON: check that host and api_root point at Domo's Workflows API."
+        raise api_error(response, request, self.config.token, hint=hint)
+
+    def _call(self, request: ApiRequest, model: type[_ModelT], *, may_have_started: bool = False) -> _ModelT:
+        return parse_answer(
+            self._send(request, may_have_started=may_have_started), request, model, self.config.token
+        )
+
+    def _send(self, request: ApiRequest, *, may_have_started: bool = False) -> httpx.Response:
+        url = self.config.api_root + request.path
+        try:
+            return self._http.request(request.method, url, params=request.params, json=request.body)
+        except httpx.TransportError as error:
+            raise transport_error(error, request, self.config, may_have_started) from None
+
+
+def transport_error(
+    error: httpx.TransportError, request: ApiRequest, config: DomoConnectionConfig, may_have_started: bool
+) -> DomoRequestError:
+    """Explain a request that got no answer; a start that may have been received says so."""
+    target = f"{request.method} {config.base_url}{config.api_root}{request.path}"
+    if isinstance(error, httpx.TimeoutException):
+        what = f"Domo did not answer {target} within {config.timeout:g} s (extra 'timeout')"
+    else:
+        what = f"could not reach Domo for {target}: {type(error).__name__}: {error}"
+    # These fail before a byte of the request leaves this machine.
+    sent = not isinstance(
+        error, (httpx.ConnectError, httpx.ConnectTimeout, httpx.LocalProtocolError, httpx.UnsupportedProtocol)
+    )
+    if may_have_started and sent:
+        what += (
+            ". The start request was sent, so an instance may have started: check the workflow's runs in "
+            "Domo before starting it again"
+        )
+    return DomoRequestError(what + ".")
+
+
+def tls_verification(config: DomoConnectionConfig) -> bool | ssl.SSLContext:
+    """What httpx takes for ``verify``: a flag, or an SSL context trusting the configured CA bundle."""
+    if isinstance(config.verify, str):
+        return ssl.create_default_context(cafile=config.verify)
+    return config.verify
+
+
+def _is_json(response: httpx.Response) -> bool:
+    try:
+        response.json()
+    except ValueError:
+        return False
+    return True
+
+
+def metrics_request(
+    workflow_alias: str,
+    limit: int | None,
+    offset: int | None,
+    after: datetime | None,
+    until: datetime | None,
+    status: Iterable[str] | None,
+) -> ApiRequest:
+    """Describe a ``/overall`` request with its optional filters."""
+    params: dict[str, str | int | list[str]] = {}
+    if limit is not None:
+        params["limit"] = limit
+    if offset is not None:
+        params["offset"] = offset
+    if after is not None:
+        params["after"] = epoch_millis(after)
+    if until is not None:
+        params["until"] = epoch_millis(until)
+    if status is not None:
+        params["status"] = list(status)
+    return ApiRequest("GET", f"/models/{_segment('workflow_alias', workflow_alias)}/overall", params=params)
+
+
+def search_instance(
+    workflow_alias: str, instance_id: str, *, created_after: datetime | None, page_size: int
+) -> InstanceSearch:
+    """
+    Page ``/overall`` until one instance turns up: a generator that yields requests and is sent answers.
+
+    The order of ``instanceMetric`` is undocumented, so every page of the window is read until the
+    instance is found or a page comes back empty. Ends on an empty page rather than a short one,
+    because a server may cap ``limit`` below what was asked.
+    """
+    wanted = instance_id.strip().lower()
+    after = created_after - CLOCK_SKEW_MARGIN if created_after is not None else None
+    offset = 0
+    previous_first: str | None = None
+    for _ in range(MAX_PAGES):
+        page = yield metrics_request(workflow_alias, page_size, offset, after, None, None)
+        rows = page.instance_metric
+        if not rows:
+            return None
+        for row in rows:
+            if row.instance_id.strip().lower() == wanted:
+                return row
+        if rows[0].instance_id == previous_first:
+            # The server ignored ``offset`` and sent the same page again: nothing more to read.
+            return None
+        previous_first = rows[0].instance_id
+        offset += len(rows)
+    return None

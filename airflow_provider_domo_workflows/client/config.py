@@ -1,0 +1,152 @@
+"""Where and how to reach a Domo instance, validated once so that every request can trust it."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+DEFAULT_API_ROOT = "/api/workflow/v1"
+DEFAULT_TIMEOUT_SECONDS = 30.0
+HOST_EXAMPLES = (
+    "'acme', 'acme.domo.com', 'https://acme.domo.com' or a full base URL such as 'http://127.0.0.1:8765'"
+)
+
+
+@dataclass(frozen=True)
+class DomoConnectionConfig:
+    """
+    A validated Domo connection: base URL, API root, access token, timeout and TLS verification.
+
+    Build it with :meth:`build`, which turns what a user typed into a clear ``ValueError`` naming the
+    field and the fix. The token is left out of ``repr`` so that it never reaches a log.
+    """
+
+    base_url: str
+    token: str = field(repr=False)
+    api_root: str = DEFAULT_API_ROOT
+    timeout: float = DEFAULT_TIMEOUT_SECONDS
+    verify: bool | str = True
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        host: str | None,
+        token: str | None,
+        port: int | None = None,
+        api_root: object = None,
+        timeout: object = None,
+        verify: object = None,
+    ) -> DomoConnectionConfig:
+        """Validate user input and build a config; raise ``ValueError`` naming the field at fault."""
+        if not token or not token.strip():
+            raise ValueError(
+                "password is empty: set the connection's password to a Domo developer access token "
+                "(Admin > Authentication > Access tokens)."
+            )
+        if not token.strip().isascii() or not token.strip().isprintable() or " " in token.strip():
+            # Said without the token itself, which must never reach a log.
+            raise ValueError(
+                "password holds characters that cannot travel in an HTTP header (white space, control or "
+                "non-ASCII characters): paste the access token again."
+            )
+        return cls(
+            base_url=normalise_base_url(host, port),
+            token=token.strip(),
+            api_root=normalise_api_root(api_root),
+            timeout=parse_timeout(timeout),
+            verify=parse_verify(verify),
+        )
+
+
+def normalise_base_url(host: str | None, port: int | None = None) -> str:
+    """Turn ``acme``, ``acme.domo.com`` or a URL into a base URL such as ``https://acme.domo.com``."""
+    text = (host or "").strip()
+    if not text:
+        raise ValueError(f"host is empty: set it to your Domo instance, e.g. {HOST_EXAMPLES}.")
+    if any(character.isspace() for character in text):
+        raise ValueError(f"host {text!r} contains white space: set it to e.g. {HOST_EXAMPLES}.")
+    if "://" not in text:
+        # A bare name is the instance's sub-domain, as Domo users write it.
+        name = text.rstrip("/")
+        if "." not in name and ":" not in name and name != "localhost":
+            name = f"{name}.domo.com"
+        text = f"https://{name}"
+
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https"):
+        raise ValueError(
+            f"host {text!r} has scheme {parts.scheme!r}: use https:// (or http:// for a local emulator)."
+        )
+    if parts.username or parts.password:
+        raise ValueError(
+            f"host {parts.hostname!r} carries credentials: put the access token in password instead."
+        )
+    if parts.query or parts.fragment:
+        raise ValueError(
+            f"host {text!r} has a query or fragment: give only the base URL, e.g. {HOST_EXAMPLES}."
+        )
+    try:
+        url_port = parts.port
+    except ValueError as error:
+        raise ValueError(f"host {text!r} has an invalid port: {error}.") from None
+    if not parts.hostname:
+        raise ValueError(f"host {text!r} names no server: set it to e.g. {HOST_EXAMPLES}.")
+
+    netloc = parts.netloc
+    if port is not None and not 0 < port < 65536:
+        raise ValueError(f"port is {port}: it must be between 1 and 65535, or empty.")
+    if port and url_port is None:
+        netloc = f"{netloc}:{port}"
+    return f"{parts.scheme}://{netloc}{parts.path.rstrip('/')}"
+
+
+def normalise_api_root(value: object) -> str:
+    """Check the API root path (default ``/api/workflow/v1``) and drop a trailing slash."""
+    if value is None or value == "":
+        return DEFAULT_API_ROOT
+    if not isinstance(value, str) or not value.startswith("/") or any(c in value for c in "?# \t\n"):
+        raise ValueError(
+            f"extra 'api_root' is {value!r}: it must be a path starting with '/', such as "
+            f"'{DEFAULT_API_ROOT}' (Domo's instance host) or '/domo/workflow/v1' (inside a Domo app)."
+        )
+    return value.rstrip("/") or DEFAULT_API_ROOT
+
+
+def parse_timeout(value: object) -> float:
+    """Read the request timeout in seconds: a finite positive number (default 30)."""
+    if value is None or value == "":
+        return DEFAULT_TIMEOUT_SECONDS
+    seconds = math.nan
+    if isinstance(value, (int, float, str)) and not isinstance(value, bool):
+        with contextlib.suppress(ValueError):
+            seconds = float(value)
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise ValueError(f"extra 'timeout' is {value!r}: it must be a positive number of seconds, e.g. 30.")
+    return seconds
+
+
+def parse_verify(value: object) -> bool | str:
+    """Read TLS verification: true (default), false, or the path of a CA bundle."""
+    if value is None or value == "":
+        return True
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        # A JSON extra written by hand may say 1 or 0.
+        return bool(value)
+    if isinstance(value, str):
+        lowered = value.strip().lower()
+        if lowered in ("", "true", "1", "yes"):
+            return True
+        if lowered in ("false", "0", "no"):
+            return False
+        if not os.path.isfile(value.strip()):
+            raise ValueError(
+                f"extra 'verify' is {value!r}, which is neither true, false nor an existing CA bundle file."
+            )
+        return value.strip()
+    raise ValueError(f"extra 'verify' is {value!r}: use true, false or the path of a CA bundle file.")

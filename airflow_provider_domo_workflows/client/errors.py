@@ -1,0 +1,61 @@
+"""Errors of the Domo client; none of them ever carries the access token."""
+
+from __future__ import annotations
+
+
+class DomoWorkflowsError(Exception):
+    """Base class of every error the Domo client raises."""
+
+
+class DomoApiError(DomoWorkflowsError):
+    """
+    Domo answered, but not with what was asked for: an HTTP error, or a body that is not the expected JSON.
+
+    :param status_code: the HTTP status of the answer.
+    :param method: the HTTP method of the request.
+    :param path: the request's path (never its headers, where the token travels).
+    :param status_reason: Domo's ``statusReason``, when the body carried one.
+    :param domo_message: Domo's ``message``, when the body carried one.
+    :param toe: Domo's trace id, which Domo Support asks for.
+    :param body_excerpt: the start of a body that was not a Domo error document.
+    :param hint: what the user can do about it.
+    """
+
+    def __init__(
+        self,
+        *,
+        status_code: int,
+        method: str,
+        path: str,
+        status_reason: str | None = None,
+        domo_message: str | None = None,
+        toe: str | None = None,
+        body_excerpt: str | None = None,
+        hint: str | None = None,
+    ) -> None:
+        self.status_code = status_code
+        self.method = method
+        self.path = path
+        self.status_reason = status_reason
+        self.domo_message = domo_message
+        self.toe = toe
+        self.body_excerpt = body_excerpt
+        self.hint = hint
+        super().__init__(self._describe())
+
+    def _describe(self) -> str:
+        reason = f" {self.status_reason}" if self.status_reason else ""
+        parts = [f"Domo answered HTTP {self.status_code}{reason} to {self.method} {self.path}"]
+        if self.domo_message:
+            parts.append(f"message: {self.domo_message}")
+        if self.body_excerpt:
+            parts.append(f"body starts: {self.body_excerpt!r}")
+        if self.toe:
+            parts.append(f"Domo trace id (toe): {self.toe}")
+        if self.hint:
+            parts.append(self.hint)
+        return ". ".join(parts) + "."
+
+
+class DomoRequestError(DomoWorkflowsError):
+    """No answer came from Domo: the host could not be reached, or it did not answer in time."""

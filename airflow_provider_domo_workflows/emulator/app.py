@@ -1,0 +1,476 @@
+"""The FastAPI app of the Domo Workflows emulator: Domo's routes and JSON over an :class:`EmulatorState`.
+
+Pending statuses are encoded two ways, as Domo's documentation shows them: the string ``"null"`` in
+answers shaped as an instance (start, cancel, one instance) and JSON null in ``/overall`` metrics.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import secrets
+import string
+import uuid
+from collections.abc import Callable
+from http import HTTPStatus
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from airflow_provider_domo_workflows.emulator.state import (
+    CANCELED,
+    LISTED_STATES,
+    EmulatorError,
+    EmulatorState,
+    InstanceSnapshot,
+    RequestRecord,
+    UnknownInstanceError,
+    UnknownWorkflowError,
+    WorkflowSpec,
+    add_two_numbers,
+    format_epoch_ms,
+)
+
+API_ROOTS = ("/api/workflow/v1", "/domo/workflow/v1")
+ADMIN_PREFIX = "/_emulator"
+TOKEN_HEADER = "X-DOMO-Developer-Token"
+DEFAULT_PAGE_LIMIT = 100
+
+_COMPUTES: dict[str, Callable[[dict[str, Any]], object]] = {"add_two_numbers": add_two_numbers}
+_STATUS_SYNONYMS = {"CANCELLED": CANCELED}
+_TOE_ALPHABET = string.ascii_uppercase + string.digits
+
+
+class DomoAPIError(Exception):
+    """An error the emulator answers with Domo's error body.
+
+    :param status_code: the HTTP status of the answer.
+    :param message: the ``message`` of the body; never put a token in it.
+    """
+
+    def __init__(self, status_code: int, message: str) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.message = message
+
+
+def new_toe() -> str:
+    """Return a random trace id shaped like the ``toe`` Domo puts in its error bodies."""
+    chars = "".join(secrets.choice(_TOE_ALPHABET) for _ in range(20))
+    return f"{chars[:10]}-{chars[10:15]}-{chars[15:]}"
+
+
+def domo_error_response(status_code: int, message: str) -> JSONResponse:
+    """Return Domo's error body: ``status``, ``statusReason``, ``message`` and a fresh ``toe``."""
+    body = {
+        "status": status_code,
+        "statusReason": HTTPStatus(status_code).phrase,
+        "message": message,
+        "toe": new_toe(),
+    }
+    return JSONResponse(body, status_code=status_code)
+
+
+def _optional_time(epoch_ms: int | None) -> str | None:
+    return None if epoch_ms is None else format_epoch_ms(epoch_ms)
+
+
+def instance_json(instance: InstanceSnapshot) -> dict[str, Any]:
+    """Render an instance as Domo's start answer does, with a pending status as the string ``"null"``."""
+    return {
+        "id": instance.instance_id,
+        "modelId": instance.model_id,
+        "modelName": instance.model_name,
+        "modelVersion": instance.version,
+        "createdBy": instance.created_by,
+        "createdOn": format_epoch_ms(instance.created_ms),
+        "updatedBy": instance.created_by,
+        "updatedOn": format_epoch_ms(instance.updated_ms),
+        "status": "null" if instance.status is None else instance.status,
+    }
+
+
+def cancel_json(instance: InstanceSnapshot) -> dict[str, Any]:
+    """Render a cancel answer: the instance plus the deployment fields of the product API."""
+    deployment_id = uuid.uuid5(uuid.NAMESPACE_URL, f"domo-workflows/{instance.model_id}/{instance.version}")
+    return {
+        **instance_json(instance),
+        "deploymentId": str(deployment_id),
+        "bpmnProcessId": f"Process_{deployment_id.hex[:7]}",
+        "bpmnProcessName": instance.model_name,
+        "isTestRun": False,
+    }
+
+
+def metric_json(instance: InstanceSnapshot) -> dict[str, Any]:
+    """Render one ``instanceMetric`` entry of ``/overall``, with a pending status as JSON null."""
+    return {
+        "instanceId": instance.instance_id,
+        "modelId": instance.model_id,
+        "version": instance.version,
+        "creatorId": instance.created_by,
+        "workflowStartTime": _optional_time(instance.start_ms),
+        "workflowEndTime": _optional_time(instance.end_ms),
+        "workflowCancelTime": _optional_time(instance.cancel_ms),
+        "workflowCycleTime": instance.cycle_ms,
+        "status": instance.status,
+    }
+
+
+def admin_instance_json(instance: InstanceSnapshot) -> dict[str, Any]:
+    """Render an instance for the admin routes, with its parameters, result and error."""
+    try:
+        result = jsonable_encoder(instance.result)
+    except (TypeError, ValueError):
+        result = repr(instance.result)
+    return {
+        "id": instance.instance_id,
+        "alias": instance.alias,
+        "modelId": instance.model_id,
+        "version": instance.version,
+        "status": instance.status,
+        "parameters": instance.parameters,
+        "result": result,
+        "error": instance.error,
+        "createdOn": format_epoch_ms(instance.created_ms),
+        "updatedOn": format_epoch_ms(instance.updated_ms),
+        "fromApi": instance.from_api,
+    }
+
+
+def parse_statuses(values: list[str] | None) -> set[str] | None:
+    """Read ``/overall``'s repeatable, comma-separated, case-insensitive ``status`` filter.
+
+    :raises DomoAPIError: 400 when a value is not a listed status.
+    """
+    if not values:
+        return None
+    statuses: set[str] = set()
+    for value in values:
+        for part in value.split(","):
+            name = part.strip().upper()
+            if not name:
+                continue
+            name = _STATUS_SYNONYMS.get(name, name)
+            if name not in LISTED_STATES:
+                raise DomoAPIError(
+                    400, f"Unknown status {part.strip()!r}; use one of {sorted(LISTED_STATES)}."
+                )
+            statuses.add(name)
+    return statuses or None
+
+
+async def _json_object(request: Request) -> dict[str, Any]:
+    try:
+        body = json.loads(await request.body())
+    except ValueError:
+        raise DomoAPIError(400, "The request body is not valid JSON.") from None
+    if not isinstance(body, dict):
+        raise DomoAPIError(400, "The request body must be a JSON object.")
+    return body
+
+
+class _RequestLogMiddleware:
+    """Log each API request with its answer's status and size; admin routes are left out."""
+
+    def __init__(self, app: ASGIApp, state: EmulatorState) -> None:
+        self.app = app
+        self.state = state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].startswith(ADMIN_PREFIX):
+            await self.app(scope, receive, send)
+            return
+
+        status_code = 0
+        response_bytes = 0
+
+        async def send_and_measure(message: Message) -> None:
+            nonlocal status_code, response_bytes
+            if message["type"] == "http.response.start":
+                status_code = message["status"]
+            elif message["type"] == "http.response.body":
+                response_bytes += len(message.get("body", b""))
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_measure)
+        finally:
+            # The router stores the matched route in the shared scope, which gives a template per route.
+            route = scope.get("route")
+            self.state.record_request(
+                RequestRecord(
+                    method=scope["method"],
+                    path=scope["path"],
+                    query=scope.get("query_string", b"").decode("latin-1"),
+                    status_code=status_code,
+                    response_bytes=response_bytes,
+                    route=getattr(route, "path", None),
+                )
+            )
+
+
+class WorkflowBody(BaseModel):
+    """The admin body that deploys a workflow: :class:`WorkflowSpec`'s fields, ``compute`` named."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    alias: str = Field(min_length=1)
+    model_id: str | None = None
+    name: str | None = None
+    version: str = "1.0.0"
+    message_name: str | None = None
+    pending_seconds: float = Field(default=0.5, ge=0)
+    run_seconds: float = Field(default=2.0, ge=0)
+    outcome: Literal["COMPLETED", "FAILED", "CANCELED"] = "COMPLETED"
+    compute: Literal["add_two_numbers"] | None = None
+
+    def to_spec(self) -> WorkflowSpec:
+        """Build the spec; a missing model id is derived from the alias, a missing name is the alias."""
+        model_id = self.model_id or str(uuid.uuid5(uuid.NAMESPACE_URL, f"domo-workflows/{self.alias}"))
+        return WorkflowSpec(
+            alias=self.alias,
+            model_id=model_id,
+            name=self.name or self.alias,
+            version=self.version,
+            message_name=self.message_name or "",
+            pending_seconds=self.pending_seconds,
+            run_seconds=self.run_seconds,
+            outcome=self.outcome,
+            compute=None if self.compute is None else _COMPUTES[self.compute],
+        )
+
+
+class HistoryBody(BaseModel):
+    """The admin body that adds past instances to a workflow."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    count: int = Field(ge=0, le=1_000_000)
+    seed: int = 0
+
+
+class FinishBody(BaseModel):
+    """The admin body that forces an instance into an end state."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    status: str
+
+
+def workflow_json(spec: WorkflowSpec) -> dict[str, Any]:
+    """Render a workflow spec for the admin routes."""
+    return {
+        "alias": spec.alias,
+        "model_id": spec.model_id,
+        "name": spec.name,
+        "version": spec.version,
+        "message_name": spec.message_name,
+        "pending_seconds": spec.pending_seconds,
+        "run_seconds": spec.run_seconds,
+        "outcome": spec.outcome,
+        "has_compute": spec.compute is not None,
+    }
+
+
+def _api_router(state: EmulatorState) -> APIRouter:
+    def require_token(
+        token: Annotated[str | None, Header(alias=TOKEN_HEADER)] = None,
+    ) -> None:
+        if token is None:
+            raise DomoAPIError(401, f"Missing {TOKEN_HEADER} header.")
+        if not hmac.compare_digest(token.encode(), state.token.encode()):
+            raise DomoAPIError(401, "The access token is invalid or has expired.")
+
+    router = APIRouter(dependencies=[Depends(require_token)])
+
+    @router.post("/models/{workflow}/start")
+    async def start(workflow: str, request: Request) -> JSONResponse:
+        params = await _json_object(request)
+        return JSONResponse(instance_json(state.start(workflow, params)))
+
+    @router.get("/models/{workflow}/overall")
+    def overall(
+        workflow: str,
+        limit: Annotated[int | None, Query(ge=0)] = None,
+        offset: Annotated[int, Query(ge=0)] = 0,
+        after: int | None = None,
+        until: int | None = None,
+        status: Annotated[list[str] | None, Query()] = None,
+    ) -> JSONResponse:
+        result = state.overall(
+            workflow,
+            limit=DEFAULT_PAGE_LIMIT if limit is None else limit,
+            offset=offset,
+            after_ms=after,
+            until_ms=until,
+            statuses=parse_statuses(status),
+        )
+        return JSONResponse(
+            {
+                "modelId": result.model_id,
+                "version": result.version,
+                "completedWorkflows": result.completed,
+                "inProgressWorkflows": result.in_progress,
+                "failedWorkflows": result.failed,
+                "canceledWorkflows": result.canceled,
+                "averageCycleTime": result.average_cycle_ms,
+                "instanceMetric": [metric_json(instance) for instance in result.page],
+            }
+        )
+
+    @router.get("/models/{workflow}/instance/{instance_id}")
+    def workflow_instance(workflow: str, instance_id: str) -> JSONResponse:
+        spec = state.workflow(workflow)
+        instance = state.instance(instance_id)
+        if instance.alias != spec.alias:
+            raise UnknownInstanceError(f"Instance {instance_id} was not found in workflow {workflow!r}.")
+        return JSONResponse(instance_json(instance))
+
+    @router.post("/instances/message")
+    async def start_message(request: Request) -> JSONResponse:
+        body = await _json_object(request)
+        for name in ("messageName", "version", "modelId", "data"):
+            if name not in body or body[name] is None:
+                raise DomoAPIError(400, f"Missing required field {name!r}.")
+        for name in ("messageName", "version", "modelId"):
+            if not isinstance(body[name], str):
+                raise DomoAPIError(400, f"Field {name!r} must be a string.")
+        if not isinstance(body["data"], dict):
+            raise DomoAPIError(400, "Field 'data' must be a JSON object.")
+        instance = state.start_message(body["messageName"], body["version"], body["modelId"], body["data"])
+        return JSONResponse(instance_json(instance))
+
+    @router.post("/instances/{instance_id}/cancel")
+    def cancel(instance_id: str) -> JSONResponse:
+        return JSONResponse(cancel_json(state.cancel(instance_id)))
+
+    @router.get("/instances/{instance_id}")
+    def instance(instance_id: str) -> JSONResponse:
+        return JSONResponse(instance_json(state.instance(instance_id)))
+
+    return router
+
+
+def _admin_router(state: EmulatorState) -> APIRouter:
+    router = APIRouter(prefix=ADMIN_PREFIX)
+
+    @router.get("/instances")
+    def list_instances() -> JSONResponse:
+        return JSONResponse({"instances": [admin_instance_json(i) for i in state.instances()]})
+
+    @router.get("/instances/{instance_id}")
+    def get_instance(instance_id: str) -> JSONResponse:
+        return JSONResponse(admin_instance_json(state.instance(instance_id)))
+
+    @router.post("/instances/{instance_id}/finish")
+    def finish_instance(instance_id: str, body: FinishBody) -> JSONResponse:
+        return JSONResponse(admin_instance_json(state.finish(instance_id, body.status)))
+
+    @router.get("/workflows")
+    def list_workflows() -> JSONResponse:
+        return JSONResponse({"workflows": [workflow_json(spec) for spec in state.workflows()]})
+
+    @router.post("/workflows")
+    def add_workflow(body: WorkflowBody) -> JSONResponse:
+        spec = body.to_spec()
+        state.add_workflow(spec)
+        return JSONResponse(workflow_json(spec))
+
+    @router.post("/workflows/{alias}/history")
+    def add_history(alias: str, body: HistoryBody) -> JSONResponse:
+        state.add_history(alias, body.count, seed=body.seed)
+        return JSONResponse({"alias": state.workflow(alias).alias, "added": body.count})
+
+    @router.post("/reset")
+    def reset() -> JSONResponse:
+        state.reset()
+        return JSONResponse({"reset": True})
+
+    @router.get("/requests")
+    def requests() -> JSONResponse:
+        log = state.request_log
+        return JSONResponse(
+            {
+                "total": len(log),
+                "byRoute": state.request_counts(),
+                "requests": [
+                    {
+                        "method": r.method,
+                        "path": r.path,
+                        "query": r.query,
+                        "status": r.status_code,
+                        "responseBytes": r.response_bytes,
+                        "route": r.route,
+                    }
+                    for r in log
+                ],
+            }
+        )
+
+    return router
+
+
+def _status_for(exc: EmulatorError) -> int:
+    # Domo answers 404 for anything the token's user cannot see, and 400 for a request it refuses.
+    return 404 if isinstance(exc, UnknownWorkflowError | UnknownInstanceError) else 400
+
+
+def _validation_message(exc: RequestValidationError) -> str:
+    problems = []
+    for error in exc.errors():
+        location = ".".join(str(part) for part in error.get("loc", ()) if part != "body")
+        problems.append(f"{location or 'body'}: {error.get('msg', 'invalid value')}")
+    return "Invalid request: " + "; ".join(problems) + "."
+
+
+def create_app(state: EmulatorState) -> FastAPI:
+    """Build the emulator's app over ``state``.
+
+    Domo's routes are served under both ``/api/workflow/v1`` (the instance host) and
+    ``/domo/workflow/v1`` (inside apps) and need the ``X-DOMO-Developer-Token`` header; the admin routes
+    under ``/_emulator`` need no token. Every error answers Domo's body
+    ``{"status", "statusReason", "message", "toe"}``, validation errors included (400, never 422).
+
+    .. note::
+        Canceling an instance that has already ended answers 400 and leaves the instance as it is.
+    """
+    app = FastAPI(title="Domo Workflows emulator", docs_url=None, redoc_url=None, openapi_url=None)
+
+    api_router = _api_router(state)
+    for root in API_ROOTS:
+        app.include_router(api_router, prefix=root)
+    app.include_router(_admin_router(state))
+
+    @app.exception_handler(DomoAPIError)
+    async def handle_domo_error(request: Request, exc: DomoAPIError) -> JSONResponse:
+        return domo_error_response(exc.status_code, exc.message)
+
+    @app.exception_handler(EmulatorError)
+    async def handle_emulator_error(request: Request, exc: EmulatorError) -> JSONResponse:
+        return domo_error_response(_status_for(exc), str(exc))
+
+    @app.exception_handler(ValueError)
+    async def handle_value_error(request: Request, exc: ValueError) -> JSONResponse:
+        return domo_error_response(400, str(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def handle_validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return domo_error_response(400, _validation_message(exc))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def handle_http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 404:
+            message = f"No route matches {request.method} {request.url.path}."
+        else:
+            message = str(exc.detail)
+        return domo_error_response(exc.status_code, message)
+
+    app.add_middleware(_RequestLogMiddleware, state=state)
+    return app

@@ -1,0 +1,279 @@
+"""Run the Domo Workflows emulator as a real HTTP server: in a background thread, or from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import signal
+import socket
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from types import FrameType, TracebackType
+
+import uvicorn
+
+from airflow_provider_domo_workflows.emulator.app import create_app
+from airflow_provider_domo_workflows.emulator.state import (
+    DEFAULT_TOKEN,
+    ORDERS,
+    EmulatorState,
+    Order,
+    add_two_numbers_workflow,
+)
+
+_START_TIMEOUT_SECONDS = 10.0
+_STOP_TIMEOUT_SECONDS = 5.0
+
+
+class _WakeableServer(uvicorn.Server):
+    """uvicorn's server, but :meth:`request_exit` wakes its main loop at once instead of at the next tick.
+
+    uvicorn checks ``should_exit`` every 0.1 s; test suites stop one emulator per test, so that wait adds up.
+    """
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wake: asyncio.Event | None = None
+
+    async def main_loop(self) -> None:
+        """Run uvicorn's periodic ticks until asked to exit, waking early on :meth:`request_exit`."""
+        self._wake = asyncio.Event()
+        self._loop = asyncio.get_running_loop()
+        counter = 0
+        should_exit = await self.on_tick(counter)
+        while not should_exit:
+            counter = (counter + 1) % 864_000
+            # asyncio's TimeoutError is only the builtin one from Python 3.11 on.
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), 0.1)
+            should_exit = await self.on_tick(counter)
+
+    def request_exit(self) -> None:
+        """Ask the server to shut down, from any thread."""
+        self.should_exit = True
+        if self._loop is not None and self._wake is not None:
+            # The loop may already be closed when the server stopped on its own.
+            with contextlib.suppress(RuntimeError):
+                self._loop.call_soon_threadsafe(self._wake.set)
+
+
+class EmulatorServer:
+    """The emulator served by uvicorn on a background thread, for tests, demos and users' DAG tests.
+
+    Use it as a context manager, or call :meth:`start` and :meth:`stop`::
+
+        with EmulatorServer() as server:
+            httpx.post(f"{server.url}/api/workflow/v1/models/AddTwoNumbers/start", ...)
+
+    :param state: the state to serve; defaults to a new :class:`EmulatorState` with the default workflows.
+    :param host: the interface to listen on.
+    :param port: the port to listen on; 0 picks a free one, which :attr:`url` then reports.
+    :param log_level: uvicorn's log level; its access log stays off unless ``access_log`` is true.
+    :param access_log: whether uvicorn logs each request.
+    """
+
+    def __init__(
+        self,
+        state: EmulatorState | None = None,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        log_level: str = "warning",
+        access_log: bool = False,
+    ) -> None:
+        self.state = state if state is not None else EmulatorState()
+        self.host = host
+        self._requested_port = port
+        self._log_level = log_level
+        self._access_log = access_log
+        self._server: _WakeableServer | None = None
+        self._thread: threading.Thread | None = None
+        self._port: int | None = None
+
+    @property
+    def port(self) -> int:
+        """The port the server listens on.
+
+        :raises RuntimeError: before :meth:`start`.
+        """
+        if self._port is None:
+            raise RuntimeError("The emulator is not started.")
+        return self._port
+
+    @property
+    def url(self) -> str:
+        """The server's base URL, e.g. ``http://127.0.0.1:8765``, without an API root."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    @property
+    def token(self) -> str:
+        """The developer token the server accepts."""
+        return self.state.token
+
+    def start(self) -> EmulatorServer:
+        """Start serving and return once the server accepts connections.
+
+        :raises RuntimeError: when already started, or when uvicorn fails to start in time.
+        """
+        if self._thread is not None:
+            raise RuntimeError("The emulator is already started.")
+
+        # Binding here rather than in uvicorn lets port 0 resolve to a known port before serving.
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((self.host, self._requested_port))
+        except OSError:
+            sock.close()
+            raise
+        self._port = sock.getsockname()[1]
+
+        config = uvicorn.Config(
+            create_app(self.state),
+            log_config=None,
+            log_level=self._log_level,
+            access_log=self._access_log,
+            lifespan="off",
+            timeout_graceful_shutdown=1,
+        )
+        self._server = _WakeableServer(config)
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [sock]}, name="domo-workflows-emulator", daemon=True
+        )
+        self._thread.start()
+        self._wait_until_serving(self._server, self._thread)
+        return self
+
+    def _wait_until_serving(self, server: _WakeableServer, thread: threading.Thread) -> None:
+        deadline = time.monotonic() + _START_TIMEOUT_SECONDS
+        while time.monotonic() < deadline:
+            if not thread.is_alive():
+                self._reset()
+                raise RuntimeError("The emulator's server thread stopped while starting.")
+            if server.started and self._accepts_connections():
+                return
+            time.sleep(0.005)
+        self.stop()
+        raise RuntimeError(f"The emulator did not start within {_START_TIMEOUT_SECONDS} seconds.")
+
+    def _accepts_connections(self) -> bool:
+        try:
+            with socket.create_connection((self.host, self.port), timeout=0.5):
+                return True
+        except OSError:
+            return False
+
+    def stop(self) -> None:
+        """Stop serving and wait for the server thread to end; does nothing when not started."""
+        if self._server is None or self._thread is None:
+            return
+        self._server.request_exit()
+        self._thread.join(_STOP_TIMEOUT_SECONDS)
+        if self._thread.is_alive():
+            # Still-open client connections hold a graceful shutdown; they are the client's to lose.
+            self._server.force_exit = True
+            self._thread.join(_STOP_TIMEOUT_SECONDS)
+        self._reset()
+
+    def _reset(self) -> None:
+        self._server = None
+        self._thread = None
+        self._port = None
+
+    def airflow_conn_json(self, conn_id_unused: str | None = None) -> str:
+        """Return the JSON of an Airflow connection to this server, for an ``AIRFLOW_CONN_<ID>`` variable.
+
+        :param conn_id_unused: accepted so call sites can name the connection they configure; ignored,
+            since the connection id lives in the variable's name.
+        """
+        return json.dumps(
+            {"conn_type": "domo_workflows", "host": self.url, "password": self.token, "extra": {}}
+        )
+
+    def __enter__(self) -> EmulatorServer:
+        if self._thread is None:
+            self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="domo-workflows-emulator",
+        description="Serve a local emulator of Domo's Workflows API until interrupted.",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: %(default)s)")
+    parser.add_argument(
+        "--port", type=int, default=8765, help="port; 0 picks a free one (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--token", default=DEFAULT_TOKEN, help="developer token to accept (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--history", type=int, default=0, metavar="N", help="past AddTwoNumbers instances to add"
+    )
+    parser.add_argument("--run-seconds", type=float, default=2.0, help="how long an instance runs")
+    parser.add_argument("--pending-seconds", type=float, default=0.5, help="how long status stays null")
+    parser.add_argument(
+        "--listing-delay-seconds",
+        type=float,
+        default=0.0,
+        help="how long a new instance is absent from /overall",
+    )
+    parser.add_argument("--order", choices=ORDERS, default="oldest_first", help="order of /overall instances")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the emulator from the command line and serve until SIGINT or SIGTERM.
+
+    Prints ``Domo Workflows emulator listening on http://HOST:PORT`` once the server accepts connections.
+    The token is never printed.
+    """
+    args = _parser().parse_args(argv)
+    order: Order = args.order
+    state = EmulatorState(
+        token=args.token,
+        workflows=[
+            add_two_numbers_workflow(run_seconds=args.run_seconds, pending_seconds=args.pending_seconds)
+        ],
+        listing_delay_seconds=args.listing_delay_seconds,
+        order=order,
+    )
+    if args.history:
+        state.add_history("AddTwoNumbers", args.history)
+
+    stop_requested = threading.Event()
+
+    def request_stop(signum: int, frame: FrameType | None) -> None:
+        stop_requested.set()
+
+    previous_handlers = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        with EmulatorServer(state, host=args.host, port=args.port) as server:
+            print(f"Domo Workflows emulator listening on {server.url}", flush=True)
+            # A timed wait keeps the main thread returning to the interpreter, where signal handlers run.
+            while not stop_requested.wait(0.2):
+                pass
+    finally:
+        for sig, handler in previous_handlers.items():
+            signal.signal(sig, handler)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

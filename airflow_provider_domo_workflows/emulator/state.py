@@ -1,0 +1,714 @@
+"""In-memory state of the Domo Workflows emulator: workflows, their instances and the request log.
+
+Nothing here knows about HTTP; the FastAPI app in :mod:`.app` renders this state as Domo's JSON.
+"""
+
+from __future__ import annotations
+
+import bisect
+import dataclasses
+import random
+import threading
+import uuid
+import zlib
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from operator import attrgetter
+from typing import Any, Final, Literal
+
+Clock = Callable[[], datetime]
+Order = Literal["oldest_first", "newest_first", "shuffled"]
+
+IN_PROGRESS: Final = "IN_PROGRESS"
+COMPLETED: Final = "COMPLETED"
+FAILED: Final = "FAILED"
+CANCELED: Final = "CANCELED"
+END_STATES: Final = frozenset({COMPLETED, FAILED, CANCELED})
+LISTED_STATES: Final = frozenset({IN_PROGRESS, COMPLETED, FAILED, CANCELED})
+ORDERS: Final[tuple[Order, ...]] = ("oldest_first", "newest_first", "shuffled")
+
+ADD_TWO_NUMBERS_MODEL_ID: Final = "a8afdc89-9491-4ee4-b7c3-b9e9b86c0138"
+DEFAULT_TOKEN: Final = "emulator-token"
+DEFAULT_USER_ID: Final = "8811501"
+
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_HISTORY_DAYS: Final = 30
+_created_ms = attrgetter("created_ms")
+
+
+class EmulatorError(Exception):
+    """Base class of the errors the emulator state raises; the app maps each one to a Domo answer."""
+
+
+class UnknownWorkflowError(EmulatorError):
+    """No workflow matches the alias, model id, version or start message that was asked for."""
+
+
+class UnknownInstanceError(EmulatorError):
+    """No instance has the id that was asked for."""
+
+
+class InstanceEndedError(EmulatorError):
+    """The instance has already reached an end state, so it can no longer be canceled."""
+
+
+def utc_now() -> datetime:
+    """Return the current time as an aware UTC datetime; the default clock of :class:`EmulatorState`."""
+    return datetime.now(timezone.utc)
+
+
+def to_epoch_ms(moment: datetime) -> int:
+    """Convert a datetime to epoch milliseconds, reading a naive datetime as UTC."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return (moment - _EPOCH) // timedelta(milliseconds=1)
+
+
+def format_epoch_ms(epoch_ms: int) -> str:
+    """Format epoch milliseconds the way Domo does, e.g. ``2023-11-15T15:28:57.479Z``."""
+    moment = _EPOCH + timedelta(milliseconds=epoch_ms)
+    return f"{moment:%Y-%m-%dT%H:%M:%S}.{epoch_ms % 1000:03d}Z"
+
+
+class ManualClock:
+    """A clock that only moves when told to, for tests that step an instance through its lifecycle.
+
+    :param start: the time the clock shows at first; defaults to 2024-01-01T00:00:00Z.
+    """
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self.now = start if start is not None else datetime(2024, 1, 1, tzinfo=timezone.utc)
+
+    def __call__(self) -> datetime:
+        """Return the time the clock currently shows."""
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        """Move the clock forward by ``seconds``."""
+        self.now += timedelta(seconds=seconds)
+
+
+def add_two_numbers(params: Mapping[str, Any]) -> int | float:
+    """Add the start parameters ``a`` and ``b``, as the seed's ``AddTwoNumbers`` workflow does.
+
+    :param params: the instance's start parameters.
+    :raises ValueError: when ``a`` or ``b`` is missing or not a number (a bool is not a number).
+    """
+    numbers: list[int | float] = []
+    for name in ("a", "b"):
+        if name not in params:
+            raise ValueError(f"Missing start parameter {name!r}.")
+        value = params[name]
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError(f"Start parameter {name!r} must be a number, got {type(value).__name__}.")
+        numbers.append(value)
+    return numbers[0] + numbers[1]
+
+
+@dataclass(frozen=True)
+class WorkflowSpec:
+    """A deployed workflow version and how its instances behave in the emulator.
+
+    :param alias: the name a Domo app's manifest gives the workflow; also matched in ``{workflow}`` routes.
+    :param model_id: the workflow's model id, a UUID string; matched in routes as well as the alias.
+    :param name: the workflow's display name (``modelName`` in answers).
+    :param version: the deployed version, ``major.minor.patch``.
+    :param message_name: the title of the start node, which product-API starts must name;
+        defaults to ``"Start {name}"``.
+    :param pending_seconds: how long a new instance answers status null before it starts.
+    :param run_seconds: how long the instance stays ``IN_PROGRESS`` after that.
+    :param outcome: the end state reached after ``run_seconds`` when ``compute`` does not raise.
+    :param compute: called with the start parameters when the instance starts; its return value is the
+        instance's result, and if it raises the instance ends ``FAILED`` whatever ``outcome`` says (Domo
+        accepts a start with bad parameters and fails the run later).
+    """
+
+    alias: str
+    model_id: str
+    name: str
+    version: str = "1.0.0"
+    message_name: str = ""
+    pending_seconds: float = 0.5
+    run_seconds: float = 2.0
+    outcome: str = COMPLETED
+    compute: Callable[[dict[str, Any]], object] | None = field(default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.alias:
+            raise ValueError("A workflow needs a non-empty alias.")
+        uuid.UUID(self.model_id)
+        if self.outcome not in END_STATES:
+            raise ValueError(f"outcome must be one of {sorted(END_STATES)}, got {self.outcome!r}.")
+        if self.pending_seconds < 0 or self.run_seconds < 0:
+            raise ValueError("pending_seconds and run_seconds must not be negative.")
+        if not self.message_name:
+            # A frozen dataclass only lets __post_init__ fill a derived default this way.
+            object.__setattr__(self, "message_name", f"Start {self.name}")
+
+
+def add_two_numbers_workflow(**overrides: Any) -> WorkflowSpec:
+    """Return the seed's ``AddTwoNumbers`` workflow (version 1.1.0), with any field overridden."""
+    spec = WorkflowSpec(
+        alias="AddTwoNumbers",
+        model_id=ADD_TWO_NUMBERS_MODEL_ID,
+        name="AddTwoNumbers",
+        version="1.1.0",
+        compute=add_two_numbers,
+    )
+    return dataclasses.replace(spec, **overrides)
+
+
+def default_workflows() -> list[WorkflowSpec]:
+    """Return the workflows a new :class:`EmulatorState` has when none are given."""
+    return [add_two_numbers_workflow()]
+
+
+@dataclass(frozen=True)
+class InstanceSnapshot:
+    """An instance as it stood at one moment; the emulator's answers are rendered from these.
+
+    Times are epoch milliseconds. ``status`` is None while the instance is pending. ``end_ms`` is set once
+    the instance is ``COMPLETED`` or ``FAILED``, ``cancel_ms`` once it is ``CANCELED``.
+    """
+
+    instance_id: str
+    alias: str
+    model_id: str
+    model_name: str
+    version: str
+    created_by: str
+    status: str | None
+    created_ms: int
+    updated_ms: int
+    start_ms: int | None
+    end_ms: int | None
+    cancel_ms: int | None
+    cycle_ms: int
+    parameters: dict[str, Any] | None
+    result: object
+    error: str | None
+    from_api: bool
+
+    @property
+    def created_on(self) -> datetime:
+        """Return the creation time as an aware UTC datetime."""
+        return _EPOCH + timedelta(milliseconds=self.created_ms)
+
+
+@dataclass(frozen=True)
+class OverallResult:
+    """The metrics of one workflow and one page of its instances, as ``/overall`` answers them."""
+
+    model_id: str
+    version: str
+    completed: int
+    in_progress: int
+    failed: int
+    canceled: int
+    average_cycle_ms: int
+    page: list[InstanceSnapshot]
+
+
+@dataclass(frozen=True, slots=True)
+class RequestRecord:
+    """One request the emulator served; ``route`` is the matched route template, or None if none matched."""
+
+    method: str
+    path: str
+    query: str
+    status_code: int
+    response_bytes: int
+    route: str | None
+
+
+@dataclass(slots=True)
+class _Instance:
+    """The mutable record behind an instance; slots keep a 100,000-instance history small."""
+
+    instance_id: str
+    spec: WorkflowSpec
+    created_by: str
+    created_ms: int
+    pending_ms: int
+    run_ms: int
+    end_status: str
+    parameters: dict[str, Any] | None = None
+    result: object = None
+    error: str | None = None
+    from_api: bool = False
+    forced_status: str | None = None
+    forced_ms: int = 0
+    # (finished_ms, status, cycle_ms) once ended: valid whenever the clock reads finished_ms or later.
+    settled: tuple[int, str, int] | None = None
+
+    def status_at(self, now_ms: int) -> str | None:
+        if self.forced_status is not None:
+            return self.forced_status
+        elapsed = now_ms - self.created_ms
+        if elapsed < self.pending_ms:
+            return None
+        if elapsed < self.pending_ms + self.run_ms:
+            return IN_PROGRESS
+        return self.end_status
+
+    def _started_and_finished(self, now_ms: int) -> tuple[bool, int | None]:
+        start_ms = self.created_ms + self.pending_ms
+        if self.forced_status is not None:
+            return self.forced_ms >= start_ms, self.forced_ms
+        natural_end_ms = start_ms + self.run_ms
+        return now_ms >= start_ms, natural_end_ms if now_ms >= natural_end_ms else None
+
+    def cycle_ms_at(self, now_ms: int) -> int:
+        started, finished_ms = self._started_and_finished(now_ms)
+        if finished_ms is None:
+            return 0
+        return finished_ms - (self.created_ms + self.pending_ms if started else self.created_ms)
+
+    def force(self, status: str, now_ms: int) -> None:
+        self.forced_status = status
+        self.forced_ms = now_ms
+        self.settled = None
+
+    def outcome_at(self, now_ms: int) -> tuple[str | None, int]:
+        """Return the status and the cycle time, cached once ended since listings read them by the 100,000."""
+        settled = self.settled
+        if settled is not None and now_ms >= settled[0]:
+            return settled[1], settled[2]
+        status = self.status_at(now_ms)
+        if status is None or status == IN_PROGRESS:
+            return status, 0
+        _, finished_ms = self._started_and_finished(now_ms)
+        cycle_ms = self.cycle_ms_at(now_ms)
+        if finished_ms is not None:
+            self.settled = (finished_ms, status, cycle_ms)
+        return status, cycle_ms
+
+    def snapshot(self, now_ms: int) -> InstanceSnapshot:
+        status = self.status_at(now_ms)
+        start_ms = self.created_ms + self.pending_ms
+        started, finished_ms = self._started_and_finished(now_ms)
+        return InstanceSnapshot(
+            instance_id=self.instance_id,
+            alias=self.spec.alias,
+            model_id=self.spec.model_id,
+            model_name=self.spec.name,
+            version=self.spec.version,
+            created_by=self.created_by,
+            status=status,
+            created_ms=self.created_ms,
+            updated_ms=finished_ms if finished_ms is not None else (start_ms if started else self.created_ms),
+            start_ms=start_ms if started else None,
+            end_ms=finished_ms if status in (COMPLETED, FAILED) else None,
+            cancel_ms=finished_ms if status == CANCELED else None,
+            cycle_ms=self.cycle_ms_at(now_ms),
+            parameters=None if self.parameters is None else dict(self.parameters),
+            result=self.result,
+            error=self.error,
+            from_api=self.from_api,
+        )
+
+
+class EmulatorState:
+    """Everything the emulator knows, safe to read and change from several threads.
+
+    Instance statuses are computed from ``clock`` at each read, so a test can swap in a
+    :class:`ManualClock` and step instances through their lifecycle without sleeping.
+
+    :param token: the only ``X-DOMO-Developer-Token`` the API accepts.
+    :param workflows: the deployed workflows; defaults to :func:`default_workflows`.
+    :param clock: returns the current time; a naive datetime is read as UTC.
+    :param listing_delay_seconds: how long a new instance stays absent from ``/overall``, as in Domo.
+    :param order: the order of ``instanceMetric``: ``oldest_first``, ``newest_first`` or ``shuffled``
+        (a permutation fixed by ``order_seed``, stable across pages).
+    :param order_seed: the seed of the ``shuffled`` order.
+    :param max_page_size: the server silently caps ``/overall``'s ``limit`` at this.
+    :param user_id: the user id reported as creator of API-started instances.
+    """
+
+    def __init__(
+        self,
+        *,
+        token: str = DEFAULT_TOKEN,
+        workflows: Iterable[WorkflowSpec] | None = None,
+        clock: Clock = utc_now,
+        listing_delay_seconds: float = 0.0,
+        order: Order = "oldest_first",
+        order_seed: int = 0,
+        max_page_size: int = 500,
+        user_id: str = DEFAULT_USER_ID,
+    ) -> None:
+        self.lock = threading.RLock()
+        self.token = token
+        self.clock = clock
+        self.listing_delay_seconds = listing_delay_seconds
+        self.order = order
+        self.order_seed = order_seed
+        self.max_page_size = max_page_size
+        self.user_id = user_id
+        self._workflows: dict[str, WorkflowSpec] = {}
+        self._instances: dict[str, _Instance] = {}
+        self._by_alias: dict[str, list[_Instance]] = {}
+        self._started: list[_Instance] = []
+        self._history_batches: Counter[str] = Counter()
+        self._request_log: list[RequestRecord] = []
+        for spec in default_workflows() if workflows is None else workflows:
+            self.add_workflow(spec)
+
+    @property
+    def order(self) -> Order:
+        """The order of ``instanceMetric`` in ``/overall`` answers."""
+        return self._order
+
+    @order.setter
+    def order(self, value: Order) -> None:
+        if value not in ORDERS:
+            raise ValueError(f"order must be one of {ORDERS}, got {value!r}.")
+        self._order = value
+
+    @property
+    def max_page_size(self) -> int:
+        """The most instances one ``/overall`` page holds, whatever ``limit`` asks."""
+        return self._max_page_size
+
+    @max_page_size.setter
+    def max_page_size(self, value: int) -> None:
+        if value < 1:
+            raise ValueError(f"max_page_size must be at least 1, got {value}.")
+        self._max_page_size = value
+
+    def now_ms(self) -> int:
+        """Return the clock's current time in epoch milliseconds."""
+        return to_epoch_ms(self.clock())
+
+    # Workflows
+
+    def add_workflow(self, spec: WorkflowSpec) -> None:
+        """Deploy ``spec``, replacing the workflow with the same alias; its past instances stay listed.
+
+        :raises ValueError: when another alias already uses the spec's model id.
+        """
+        with self.lock:
+            for other in self._workflows.values():
+                if other.model_id == spec.model_id and other.alias != spec.alias:
+                    raise ValueError(f"Model id {spec.model_id} already belongs to workflow {other.alias!r}.")
+            self._workflows[spec.alias] = spec
+            self._by_alias.setdefault(spec.alias, [])
+
+    def workflows(self) -> list[WorkflowSpec]:
+        """Return the deployed workflows."""
+        with self.lock:
+            return list(self._workflows.values())
+
+    def workflow(self, alias_or_model_id: str) -> WorkflowSpec:
+        """Return the workflow whose alias or model id is ``alias_or_model_id``.
+
+        :raises UnknownWorkflowError: when none matches.
+        """
+        with self.lock:
+            spec = self._workflows.get(alias_or_model_id)
+            if spec is not None:
+                return spec
+            for spec in self._workflows.values():
+                if spec.model_id.lower() == alias_or_model_id.lower():
+                    return spec
+        raise UnknownWorkflowError(f"Workflow {alias_or_model_id!r} was not found.")
+
+    # Instances
+
+    def start(self, alias_or_model_id: str, params: Mapping[str, Any]) -> InstanceSnapshot:
+        """Start an instance of a workflow with ``params`` as its start parameters and return it.
+
+        The workflow's ``compute`` runs now; if it raises, the start still succeeds and the instance
+        ends ``FAILED`` when its run time is over.
+
+        :raises UnknownWorkflowError: when no workflow matches ``alias_or_model_id``.
+        """
+        spec = self.workflow(alias_or_model_id)
+        parameters = dict(params)
+        result: object = None
+        error: str | None = None
+        end_status = spec.outcome
+        if spec.compute is not None:
+            try:
+                result = spec.compute(dict(parameters))
+            except Exception as exc:
+                error = f"{type(exc).__name__}: {exc}"
+                end_status = FAILED
+
+        with self.lock:
+            now_ms = self.now_ms()
+            instance = _Instance(
+                instance_id=str(uuid.uuid4()),
+                spec=spec,
+                created_by=self.user_id,
+                created_ms=now_ms,
+                pending_ms=round(spec.pending_seconds * 1000),
+                run_ms=round(spec.run_seconds * 1000),
+                end_status=end_status,
+                parameters=parameters,
+                result=result,
+                error=error,
+                from_api=True,
+            )
+            self._instances[instance.instance_id] = instance
+            bisect.insort_right(self._by_alias[spec.alias], instance, key=_created_ms)
+            self._started.append(instance)
+            return instance.snapshot(now_ms)
+
+    def start_message(
+        self, message_name: str, version: str, model_id: str, data: Mapping[str, Any]
+    ) -> InstanceSnapshot:
+        """Start an instance the way the product API's ``instances/message`` does.
+
+        :raises UnknownWorkflowError: when the model id, the version or the start message does not match a
+            deployed workflow; Domo answers all three with 404.
+        """
+        with self.lock:
+            spec = next((s for s in self._workflows.values() if s.model_id.lower() == model_id.lower()), None)
+        if spec is None:
+            raise UnknownWorkflowError(f"Workflow model {model_id} was not found.")
+        if spec.version != version:
+            raise UnknownWorkflowError(f"Version {version} of workflow model {model_id} is not deployed.")
+        if spec.message_name != message_name:
+            raise UnknownWorkflowError(
+                f"Start message {message_name!r} was not found in model {model_id} version {version}."
+            )
+        return self.start(spec.alias, data)
+
+    def instance(self, instance_id: str) -> InstanceSnapshot:
+        """Return one instance as it stands now.
+
+        :raises UnknownInstanceError: when no instance has that id.
+        """
+        with self.lock:
+            return self._find(instance_id).snapshot(self.now_ms())
+
+    def instances(self, alias: str | None = None, *, include_history: bool = False) -> list[InstanceSnapshot]:
+        """Return the instances started through the API in start order, optionally only one workflow's.
+
+        :param alias: a workflow alias or model id; None means every workflow.
+        :param include_history: also return the instances made by :meth:`add_history`, oldest first.
+        """
+        with self.lock:
+            now_ms = self.now_ms()
+            wanted = None if alias is None else self.workflow(alias).alias
+            if include_history:
+                pool: Iterable[_Instance] = (
+                    self._by_alias.get(wanted, [])
+                    if wanted is not None
+                    else (i for records in self._by_alias.values() for i in records)
+                )
+            else:
+                pool = (i for i in self._started if wanted is None or i.spec.alias == wanted)
+            return [instance.snapshot(now_ms) for instance in pool]
+
+    def started_count(self, alias: str) -> int:
+        """Return how many instances of a workflow were started through the API (history excluded)."""
+        wanted = self.workflow(alias).alias
+        with self.lock:
+            return sum(1 for instance in self._started if instance.spec.alias == wanted)
+
+    def cancel(self, instance_id: str) -> InstanceSnapshot:
+        """Cancel an instance and return it as it stood just before, as Domo's cancel answer does.
+
+        :raises UnknownInstanceError: when no instance has that id.
+        :raises InstanceEndedError: when the instance has already ended; the instance is left as it is.
+        """
+        with self.lock:
+            instance = self._find(instance_id)
+            now_ms = self.now_ms()
+            before = instance.snapshot(now_ms)
+            if before.status in END_STATES:
+                raise InstanceEndedError(
+                    f"Instance {instance_id} has already ended with status {before.status}."
+                )
+            instance.force(CANCELED, now_ms)
+            return before
+
+    def finish(self, instance_id: str, status: str) -> InstanceSnapshot:
+        """Force an instance into an end state now, whatever state it is in, and return it.
+
+        :param status: ``COMPLETED``, ``FAILED`` or ``CANCELED`` (any case).
+        :raises UnknownInstanceError: when no instance has that id.
+        :raises ValueError: when ``status`` is not an end state.
+        """
+        end_status = status.upper()
+        if end_status not in END_STATES:
+            raise ValueError(f"status must be one of {sorted(END_STATES)}, got {status!r}.")
+        with self.lock:
+            instance = self._find(instance_id)
+            now_ms = self.now_ms()
+            instance.force(end_status, now_ms)
+            return instance.snapshot(now_ms)
+
+    def add_history(self, alias: str, count: int, *, seed: int = 0) -> None:
+        """Add ``count`` past instances of a workflow, all ended before now and created in the past 30 days.
+
+        About 85% are ``COMPLETED``, 10% ``FAILED`` and 5% ``CANCELED``. The same calls with the same seeds
+        and clock give the same instances; a second call never repeats the first one's instance ids.
+        """
+        if count < 0:
+            raise ValueError(f"count must not be negative, got {count}.")
+        with self.lock:
+            spec = self.workflow(alias)
+            now_ms = self.now_ms()
+            batch = self._history_batches[spec.alias]
+            self._history_batches[spec.alias] += 1
+            rng = random.Random(f"{spec.alias}:{seed}:{batch}")
+            window_ms = _HISTORY_DAYS * 24 * 3600 * 1000
+            digits = f"{rng.getrandbits(128):032x}"
+            id_prefix = f"{digits[:8]}-{digits[8:12]}-4{digits[13:16]}-a{digits[17:20]}-"
+            id_offset = rng.getrandbits(48)
+            new = [
+                self._history_instance(spec, rng, now_ms, window_ms, id_prefix, id_offset + index)
+                for index in range(count)
+            ]
+            for instance in new:
+                self._instances[instance.instance_id] = instance
+            records = self._by_alias[spec.alias]
+            records.extend(new)
+            records.sort(key=_created_ms)
+
+    def _history_instance(
+        self,
+        spec: WorkflowSpec,
+        rng: random.Random,
+        now_ms: int,
+        window_ms: int,
+        id_prefix: str,
+        id_number: int,
+    ) -> _Instance:
+        # random() and getrandbits() are several times cheaper than randrange(), which matters at 100,000.
+        draw = rng.random
+        pending_ms = 20 + int(draw() * 1_980)
+        run_ms = 500 + int(draw() * 599_500)
+        youngest_ms = pending_ms + run_ms + 1_000
+        age_ms = youngest_ms + int(draw() * (window_ms - youngest_ms))
+        roll = draw()
+        end_status = COMPLETED if roll < 0.85 else FAILED if roll < 0.95 else CANCELED
+        # A seeded prefix keeps the history reproducible (uuid4() would not); an odd multiplier modulo 2**48
+        # makes the last group unique within the batch yet not sequential-looking.
+        instance_id = f"{id_prefix}{(id_number * 0x9E3779B97F4B) & 0xFFFFFFFFFFFF:012x}"
+        created_ms = now_ms - age_ms
+        return _Instance(
+            instance_id,
+            spec,
+            self.user_id,
+            created_ms,
+            pending_ms,
+            run_ms,
+            end_status,
+            settled=(created_ms + pending_ms + run_ms, end_status, run_ms),
+        )
+
+    def overall(
+        self,
+        alias_or_model_id: str,
+        *,
+        limit: int = 100,
+        offset: int = 0,
+        after_ms: int | None = None,
+        until_ms: int | None = None,
+        statuses: Iterable[str] | None = None,
+    ) -> OverallResult:
+        """Compute a workflow's ``/overall`` answer.
+
+        The counts and the average cycle time cover the instances created strictly between ``after_ms``
+        and ``until_ms``; the page keeps those whose status is in ``statuses`` (all when None), puts them
+        in :attr:`order`, skips ``offset`` and keeps at most ``limit`` (capped at :attr:`max_page_size`).
+        Instances younger than :attr:`listing_delay_seconds` are left out of everything.
+
+        :raises UnknownWorkflowError: when no workflow matches ``alias_or_model_id``.
+        """
+        with self.lock:
+            spec = self.workflow(alias_or_model_id)
+            now_ms = self.now_ms()
+            records = self._by_alias[spec.alias]
+            low = 0 if after_ms is None else bisect.bisect_right(records, after_ms, key=_created_ms)
+            listed_until_ms = now_ms - round(self.listing_delay_seconds * 1000)
+            high = bisect.bisect_right(records, listed_until_ms, key=_created_ms)
+            if until_ms is not None:
+                high = min(high, bisect.bisect_left(records, until_ms, key=_created_ms))
+            window = records[low:high]
+
+            counts: dict[str | None, int] = dict.fromkeys((None, *LISTED_STATES), 0)
+            cycle_total_ms = 0
+            wanted = None if statuses is None else set(statuses)
+            kept: list[_Instance] = []
+            for instance in window:
+                status, cycle_ms = instance.outcome_at(now_ms)
+                counts[status] += 1
+                cycle_total_ms += cycle_ms
+                if wanted is None or status in wanted:
+                    kept.append(instance)
+
+            ended = counts[COMPLETED] + counts[FAILED] + counts[CANCELED]
+            page_size = max(0, min(limit, self.max_page_size))
+            page = self._ordered(kept)[offset : offset + page_size]
+            return OverallResult(
+                model_id=spec.model_id,
+                version=spec.version,
+                completed=counts[COMPLETED],
+                in_progress=counts[IN_PROGRESS],
+                failed=counts[FAILED],
+                canceled=counts[CANCELED],
+                average_cycle_ms=round(cycle_total_ms / ended) if ended else 0,
+                page=[instance.snapshot(now_ms) for instance in page],
+            )
+
+    def _ordered(self, instances: list[_Instance]) -> list[_Instance]:
+        if self.order == "newest_first":
+            return instances[::-1]
+        if self.order == "shuffled":
+            salt = f"{self.order_seed}:".encode()
+            return sorted(instances, key=lambda i: zlib.crc32(salt + i.instance_id.encode()))
+        return instances
+
+    def _find(self, instance_id: str) -> _Instance:
+        instance = self._instances.get(instance_id.lower())
+        if instance is None:
+            raise UnknownInstanceError(f"Instance {instance_id} was not found.")
+        return instance
+
+    def reset(self) -> None:
+        """Forget every instance (history included) and the request log; workflows and settings stay."""
+        with self.lock:
+            self._instances.clear()
+            self._started.clear()
+            self._history_batches.clear()
+            self._request_log.clear()
+            for records in self._by_alias.values():
+                records.clear()
+
+    # Request log
+
+    def record_request(self, record: RequestRecord) -> None:
+        """Append one served request to the log."""
+        with self.lock:
+            self._request_log.append(record)
+
+    @property
+    def request_log(self) -> list[RequestRecord]:
+        """A copy of the log of API requests served so far, oldest first (admin routes are not logged)."""
+        with self.lock:
+            return list(self._request_log)
+
+    def request_counts(self) -> dict[str, int]:
+        """Count the logged requests per ``"METHOD route-template"`` (or path when no route matched)."""
+        with self.lock:
+            return dict(Counter(f"{r.method} {r.route or r.path}" for r in self._request_log))
+
+    def count_requests(self, method: str, route_suffix: str) -> int:
+        """Count the logged requests of ``method`` whose route template ends with ``route_suffix``.
+
+        For example ``count_requests("GET", "/models/{workflow}/overall")`` counts metric calls under
+        both API roots.
+        """
+        with self.lock:
+            return sum(
+                1
+                for r in self._request_log
+                if r.method == method.upper() and (r.route or r.path).endswith(route_suffix)
+            )

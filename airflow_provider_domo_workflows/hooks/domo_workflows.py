@@ -1,0 +1,119 @@
+"""Airflow hook that reads a ``domo_workflows`` connection and hands out a Domo Workflows client."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from functools import cached_property
+from typing import Any
+
+from airflow.sdk import BaseHook
+
+from airflow_provider_domo_workflows.client import (
+    DomoConnectionConfig,
+    DomoWorkflowsClient,
+    DomoWorkflowsError,
+    InstanceMetric,
+    WorkflowInstance,
+    WorkflowMetrics,
+)
+from airflow_provider_domo_workflows.constants import CONN_TYPE, DEFAULT_CONN_ID
+
+# Extras written by Airflow 2's connection form carry this prefix; they keep working.
+_LEGACY_EXTRA_PREFIX = f"extra__{CONN_TYPE}__"
+
+
+def connection_extra(extras: Mapping[str, Any], name: str) -> Any:
+    """Read one extra by its plain name, or by its legacy prefixed name."""
+    if name in extras:
+        return extras[name]
+    return extras.get(_LEGACY_EXTRA_PREFIX + name)
+
+
+class DomoWorkflowsHook(BaseHook):
+    """
+    Talk to Domo Workflows through a ``domo_workflows`` connection.
+
+    The connection's ``host`` is the Domo instance (``acme``, ``acme.domo.com``,
+    ``https://acme.domo.com`` or a full base URL such as the emulator's ``http://127.0.0.1:8765``),
+    its ``password`` the developer access token, sent as ``X-DOMO-Developer-Token``. Extras:
+    ``api_root`` (default ``/api/workflow/v1``; ``/domo/workflow/v1`` also works), ``timeout``
+    (seconds per request, default 30) and ``verify`` (TLS verification: true, false or a CA bundle path).
+
+    :param domo_conn_id: the Airflow connection id, default ``domo_workflows_default``.
+    """
+
+    conn_name_attr = "domo_conn_id"
+    default_conn_name = DEFAULT_CONN_ID
+    conn_type = CONN_TYPE
+    hook_name = "Domo Workflows"
+
+    def __init__(self, domo_conn_id: str = DEFAULT_CONN_ID) -> None:
+        super().__init__()
+        self.domo_conn_id = domo_conn_id
+
+    @cached_property
+    def config(self) -> DomoConnectionConfig:
+        """The connection, validated; a ``ValueError`` names the connection and the field at fault."""
+        connection = self.get_connection(self.domo_conn_id)
+        extras = connection.extra_dejson
+        try:
+            return DomoConnectionConfig.build(
+                host=connection.host,
+                token=connection.password,
+                port=connection.port,
+                api_root=connection_extra(extras, "api_root"),
+                timeout=connection_extra(extras, "timeout"),
+                verify=connection_extra(extras, "verify"),
+            )
+        except ValueError as error:
+            raise ValueError(f"Domo Workflows connection {self.domo_conn_id!r}: {error}") from None
+
+    @cached_property
+    def client(self) -> DomoWorkflowsClient:
+        """A client for this connection, made once per hook."""
+        return DomoWorkflowsClient(self.config)
+
+    def get_conn(self) -> DomoWorkflowsClient:
+        """Return the Domo client (Airflow's usual name for it)."""
+        return self.client
+
+    def start_workflow(
+        self, workflow_alias: str, parameters: Mapping[str, Any] | str | None
+    ) -> WorkflowInstance:
+        """Start one instance of a workflow with the given start parameters and return it."""
+        return self.client.start_workflow(workflow_alias, parameters)
+
+    def get_workflow_metrics(
+        self,
+        workflow_alias: str,
+        *,
+        limit: int | None = None,
+        offset: int | None = None,
+        after: datetime | None = None,
+        until: datetime | None = None,
+        status: Iterable[str] | None = None,
+    ) -> WorkflowMetrics:
+        """Read a workflow's ``/overall`` metrics, with Domo's optional filters."""
+        return self.client.get_workflow_metrics(
+            workflow_alias, limit=limit, offset=offset, after=after, until=until, status=status
+        )
+
+    def find_instance_metric(
+        self, workflow_alias: str, instance_id: str, *, created_after: datetime | None = None
+    ) -> InstanceMetric | None:
+        """
+        Find one instance's metric by paging ``/overall``; ``None`` while it is not listed.
+
+        :param created_after: a time before the instance was created, to narrow the search;
+            ``None`` reads the whole history of the workflow.
+        """
+        return self.client.find_instance_metric(workflow_alias, instance_id, created_after=created_after)
+
+    def test_connection(self) -> tuple[bool, str]:
+        """Check that Domo is reachable and accepts the token; answer Airflow's (ok, message) pair."""
+        try:
+            self.client.probe()
+        except (DomoWorkflowsError, ValueError) as error:
+            return False, str(error)
+        return True, f"Connected to Domo Workflows at {self.config.base_url}{self.config.api_root}."

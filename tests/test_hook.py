@@ -1,0 +1,120 @@
+"""DomoWorkflowsHook: reading the Airflow connection, and test_connection against the emulator."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from airflow_provider_domo_workflows import get_provider_info
+from airflow_provider_domo_workflows.emulator import EmulatorServer
+from airflow_provider_domo_workflows.hooks.domo_workflows import DomoWorkflowsHook
+
+
+def set_connection(
+    monkeypatch: pytest.MonkeyPatch, conn_id: str = "domo_workflows_default", **fields: Any
+) -> None:
+    connection = {"conn_type": "domo_workflows", **fields}
+    monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(connection))
+
+
+@pytest.mark.parametrize(
+    ("host", "base_url"),
+    [
+        ("acme", "https://acme.domo.com"),
+        ("acme.domo.com", "https://acme.domo.com"),
+        ("https://acme.domo.com/", "https://acme.domo.com"),
+        ("http://127.0.0.1:8765", "http://127.0.0.1:8765"),
+    ],
+)
+def test_the_host_field_accepts_every_way_users_name_their_instance(
+    monkeypatch: pytest.MonkeyPatch, host: str, base_url: str
+) -> None:
+    set_connection(monkeypatch, host=host, password="token")
+
+    assert DomoWorkflowsHook().config.base_url == base_url
+
+
+def test_extras_are_read_by_plain_and_by_legacy_prefixed_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    extra = {"api_root": "/domo/workflow/v1", "extra__domo_workflows__timeout": "7.5", "verify": "false"}
+    set_connection(monkeypatch, host="acme", password="token", extra=extra)
+
+    config = DomoWorkflowsHook().config
+
+    assert (config.api_root, config.timeout, config.verify) == ("/domo/workflow/v1", 7.5, False)
+
+
+def test_a_bad_connection_names_the_connection_and_the_field(monkeypatch: pytest.MonkeyPatch) -> None:
+    set_connection(monkeypatch, "my_domo", host="acme", password="")
+
+    with pytest.raises(ValueError, match=r"^Domo Workflows connection 'my_domo': password is empty"):
+        _ = DomoWorkflowsHook("my_domo").config
+
+
+def test_an_empty_host_names_the_field_and_gives_examples(monkeypatch: pytest.MonkeyPatch) -> None:
+    set_connection(monkeypatch, host="", password="token")
+
+    with pytest.raises(ValueError, match=r"host is empty: set it to your Domo instance, e\.g\. 'acme'"):
+        _ = DomoWorkflowsHook().config
+
+
+def test_the_token_is_absent_from_the_config_repr(monkeypatch: pytest.MonkeyPatch) -> None:
+    set_connection(monkeypatch, host="acme", password="very-secret-token")
+
+    assert "very-secret-token" not in repr(DomoWorkflowsHook().config)
+
+
+def test_test_connection_succeeds_against_the_emulator(domo_connection: EmulatorServer) -> None:
+    ok, message = DomoWorkflowsHook().test_connection()
+
+    assert ok is True
+    assert message == f"Connected to Domo Workflows at {domo_connection.url}/api/workflow/v1."
+
+
+def test_test_connection_reports_a_wrong_token_without_showing_it(
+    domo_emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    set_connection(monkeypatch, host=domo_emulator.url, password="wrong-token-123")
+
+    ok, message = DomoWorkflowsHook().test_connection()
+
+    assert ok is False
+    assert "401" in message
+    assert "developer access token is missing, wrong or expired" in message
+    assert "wrong-token-123" not in message
+
+
+def test_test_connection_reports_a_bad_field_instead_of_raising(monkeypatch: pytest.MonkeyPatch) -> None:
+    set_connection(monkeypatch, host="acme", password="token", extra={"timeout": "soon"})
+
+    ok, message = DomoWorkflowsHook().test_connection()
+
+    assert ok is False
+    assert "extra 'timeout'" in message
+
+
+def test_provider_info_registers_the_connection_type_and_modules() -> None:
+    info = get_provider_info()
+
+    (connection_type,) = info["connection-types"]
+    assert connection_type == {
+        "connection-type": "domo_workflows",
+        "hook-class-name": "airflow_provider_domo_workflows.hooks.domo_workflows.DomoWorkflowsHook",
+    }
+    assert info["operators"][0]["python-modules"] == [
+        "airflow_provider_domo_workflows.operators.domo_workflows"
+    ]
+    assert info["sensors"][0]["python-modules"] == ["airflow_provider_domo_workflows.sensors.domo_workflows"]
+
+
+def test_airflow_finds_the_provider_through_its_entry_point() -> None:
+    from importlib.metadata import entry_points
+
+    (entry_point,) = [
+        e
+        for e in entry_points(group="apache_airflow_provider")
+        if e.value.startswith("airflow_provider_domo")
+    ]
+
+    assert entry_point.load()()["package-name"] == "airflow-provider-domo-workflows"
