@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from airflow.sdk.exceptions import AirflowFailException
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 
 class DomoWorkflowEndedError(AirflowFailException):
@@ -26,3 +26,11 @@ class DomoWorkflowFailedError(DomoWorkflowEndedError):
 
 class DomoWorkflowCanceledError(DomoWorkflowEndedError):
     """A workflow instance ended CANCELED."""
+
+
+class DomoWorkflowTimeoutError(AirflowException):
+    """
+    An instance did not end before the operator's wait timed out; the operator cancelled it.
+
+    A plain ``AirflowException``: a retry starts the workflow anew, as the cancelled instance is over.
+    """

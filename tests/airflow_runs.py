@@ -31,6 +31,7 @@ class RunResult:
 
     state: str
     task_states: dict[str, str | None]
+    try_numbers: dict[str, int]
     xcoms: dict[tuple[str, str], Any]
 
     def xcom(self, task_id: str, key: str = "return_value") -> Any:
@@ -46,6 +47,7 @@ def run_dag(dag: Any, run_conf: dict[str, Any] | None = None) -> RunResult:
     with create_session() as session:
         task_instances = dag_run.get_task_instances(session=session)
         task_states = {ti.task_id: (str(ti.state) if ti.state else None) for ti in task_instances}
+        try_numbers = {ti.task_id: ti.try_number for ti in task_instances}
         rows = session.scalars(XComModel.get_many(run_id=dag_run.run_id, dag_ids=dag.dag_id)).all()
         xcoms = {(row.task_id, row.key): XComModel.deserialize_value(row) for row in rows}
-    return RunResult(state=str(dag_run.state), task_states=task_states, xcoms=xcoms)
+    return RunResult(state=str(dag_run.state), task_states=task_states, try_numbers=try_numbers, xcoms=xcoms)

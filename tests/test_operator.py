@@ -13,6 +13,7 @@ import pytest
 from airflow_provider_domo_workflows.client import DomoApiError
 from airflow_provider_domo_workflows.emulator import EmulatorServer
 from airflow_provider_domo_workflows.operators.domo_workflows import StartWorkflowOperator
+from tests.fakes import task_context
 
 
 def start_operator(**kwargs: Any) -> StartWorkflowOperator:
@@ -21,7 +22,7 @@ def start_operator(**kwargs: Any) -> StartWorkflowOperator:
 
 
 def test_execute_starts_one_instance_and_returns_its_id(domo_connection: EmulatorServer) -> None:
-    instance_id = start_operator(parameters={"a": 2, "b": 5}).execute({})  # type: ignore[arg-type]
+    instance_id = start_operator(parameters={"a": 2, "b": 5}).execute(task_context())  # type: ignore[arg-type]
 
     (instance,) = domo_connection.state.instances("AddTwoNumbers")
     assert instance_id == instance.instance_id
@@ -29,7 +30,7 @@ def test_execute_starts_one_instance_and_returns_its_id(domo_connection: Emulato
 
 
 def test_parameters_given_as_json_text_are_sent_as_an_object(domo_connection: EmulatorServer) -> None:
-    start_operator(parameters='{"a": 1, "b": 1.5}').execute({})  # type: ignore[arg-type]
+    start_operator(parameters='{"a": 1, "b": 1.5}').execute(task_context())  # type: ignore[arg-type]
 
     (instance,) = domo_connection.state.instances("AddTwoNumbers")
     assert instance.parameters == {"a": 1, "b": 1.5}
@@ -53,21 +54,21 @@ def test_invalid_parameters_fail_before_any_request(
     domo_connection: EmulatorServer, parameters: Any, message: str
 ) -> None:
     with pytest.raises(ValueError, match=message):
-        start_operator(parameters=parameters).execute({})  # type: ignore[arg-type]
+        start_operator(parameters=parameters).execute(task_context())  # type: ignore[arg-type]
 
     assert domo_connection.state.request_log == []
 
 
 def test_an_alias_that_renders_empty_fails_before_any_request(domo_connection: EmulatorServer) -> None:
     with pytest.raises(ValueError, match=r"^workflow_alias is '' after rendering"):
-        start_operator(workflow_alias="").execute({})  # type: ignore[arg-type]
+        start_operator(workflow_alias="").execute(task_context())  # type: ignore[arg-type]
 
     assert domo_connection.state.request_log == []
 
 
 def test_an_unknown_alias_fails_with_domo_404_and_what_to_check(domo_connection: EmulatorServer) -> None:
     with pytest.raises(DomoApiError) as raised:
-        start_operator(workflow_alias="AddThreeNumbers").execute({})  # type: ignore[arg-type]
+        start_operator(workflow_alias="AddThreeNumbers").execute(task_context())  # type: ignore[arg-type]
 
     message = str(raised.value)
     assert message.startswith("Domo answered HTTP 404 Not Found to POST /models/AddThreeNumbers/start")
@@ -84,7 +85,7 @@ def test_a_missing_token_fails_naming_the_password_before_any_request(
     with pytest.raises(
         ValueError, match=r"^Domo Workflows connection 'domo_workflows_default': password is empty"
     ):
-        start_operator().execute({})  # type: ignore[arg-type]
+        start_operator().execute(task_context())  # type: ignore[arg-type]
 
     assert domo_emulator.state.request_log == []
 
@@ -96,7 +97,7 @@ def test_a_wrong_token_fails_with_401_and_the_token_is_not_shown(
     monkeypatch.setenv("AIRFLOW_CONN_DOMO_WORKFLOWS_DEFAULT", json.dumps(connection))
 
     with pytest.raises(DomoApiError) as raised:
-        start_operator().execute({})  # type: ignore[arg-type]
+        start_operator().execute(task_context())  # type: ignore[arg-type]
 
     assert raised.value.status_code == 401
     assert "developer access token is missing, wrong or expired" in str(raised.value)
@@ -136,7 +137,7 @@ def test_a_non_json_answer_fails_with_an_excerpt_and_what_to_check(
     monkeypatch.setenv("AIRFLOW_CONN_DOMO_WORKFLOWS_DEFAULT", json.dumps(connection))
 
     with pytest.raises(DomoApiError) as raised:
-        start_operator().execute({})  # type: ignore[arg-type]
+        start_operator().execute(task_context())  # type: ignore[arg-type]
 
     message = str(raised.value)
     assert "body starts: '<html><head><title>Sign in</title></head><body>Corporate gateway" in message

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -13,31 +12,7 @@ from airflow_provider_domo_workflows.emulator import EmulatorServer, ManualClock
 from airflow_provider_domo_workflows.exceptions import DomoWorkflowCanceledError, DomoWorkflowFailedError
 from airflow_provider_domo_workflows.hooks.domo_workflows import DomoWorkflowsHook
 from airflow_provider_domo_workflows.sensors.domo_workflows import WorkflowCompletionSensor
-
-
-class FakeTaskInstance:
-    """Records what the sensor pushes to XCom."""
-
-    def __init__(self) -> None:
-        self.xcoms: dict[str, Any] = {}
-
-    def xcom_push(self, key: str, value: Any) -> None:
-        self.xcoms[key] = value
-
-
-class FakeStateStore(dict[str, Any]):
-    """The task state store: a dict that survives across sensor objects, as across reschedules."""
-
-    def set(self, key: str, value: Any) -> None:
-        self[key] = value
-
-
-def task_context(run_after: datetime, store: FakeStateStore | None = None) -> dict[str, Any]:
-    return {
-        "dag_run": SimpleNamespace(run_after=run_after),
-        "ti": FakeTaskInstance(),
-        "task_state_store": store if store is not None else FakeStateStore(),
-    }
+from tests.fakes import FakeStateStore, task_context
 
 
 @pytest.fixture

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from airflow_provider_domo_workflows.client.client import DomoWorkflowsClient, serialise_parameters
 from airflow_provider_domo_workflows.client.config import DomoConnectionConfig
-from airflow_provider_domo_workflows.client.errors import DomoApiError, DomoRequestError, DomoWorkflowsError
+from airflow_provider_domo_workflows.client.errors import (
+    DomoApiError,
+    DomoRequestError,
+    DomoWorkflowsError,
+    is_transient,
+)
 from airflow_provider_domo_workflows.client.models import InstanceMetric, WorkflowInstance, WorkflowMetrics
 from airflow_provider_domo_workflows.client.status import Outcome, WorkflowState, WorkflowStatus, outcome_of
 
@@ -20,6 +25,7 @@ __all__ = [
     "WorkflowMetrics",
     "WorkflowState",
     "WorkflowStatus",
+    "is_transient",
     "outcome_of",
     "serialise_parameters",
 ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import ssl
+import uuid
 from collections.abc import Generator, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -32,7 +33,7 @@ _HINTS = {
     404: "The workflow, version or start message does not exist, or the token's user cannot see it; "
     "check the workflow alias and the connection's api_root.",
 }
-_ModelT = TypeVar("_ModelT", bound=BaseModel)
+ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,23 @@ def _segment(field: str, value: str) -> str:
     if not value or not value.strip() or value.strip() in (".", ".."):
         raise ValueError(f"{field} is {value!r}: give the workflow's alias or its model id.")
     return quote(value.strip(), safe="")
+
+
+def check_instance_id(instance_id: object) -> str:
+    """Return an instance id (a UUID) in canonical form, or raise ``ValueError`` naming ``instance_id``."""
+    text = instance_id.strip() if isinstance(instance_id, str) else ""
+    try:
+        return str(uuid.UUID(text))
+    except ValueError:
+        raise ValueError(
+            f"instance_id is {instance_id!r}: it must be a Domo workflow instance id, a UUID such as "
+            "'2052e10a-d142-4391-a731-2be1ab1c0188' (the start task's XCom return_value)."
+        ) from None
+
+
+def cancel_request(instance_id: str) -> ApiRequest:
+    """Describe the product API's cancel of one instance (``POST {api_root}/instances/{id}/cancel``)."""
+    return ApiRequest("POST", f"/instances/{check_instance_id(instance_id)}/cancel")
 
 
 def serialise_parameters(parameters: Mapping[str, Any] | str | None) -> dict[str, Any]:
@@ -129,7 +147,7 @@ def _text(value: object, secret: str) -> str | None:
     return None if value is None else _excerpt(str(value), secret)
 
 
-def parse_answer(response: httpx.Response, request: ApiRequest, model: type[_ModelT], secret: str) -> _ModelT:
+def parse_answer(response: httpx.Response, request: ApiRequest, model: type[ModelT], secret: str) -> ModelT:
     """Turn an HTTP answer into a typed model, or raise a :class:`DomoApiError` that says what was wrong."""
     if not response.is_success:
         raise api_error(response, request, secret)
@@ -246,6 +264,14 @@ class DomoWorkflowsClient:
             result: InstanceMetric | None = done.value
             return result
 
+    def cancel_instance(self, instance_id: str) -> WorkflowInstance:
+        """
+        Ask Domo to cancel one instance (``POST {api_root}/instances/{id}/cancel``).
+
+        The answer's status is the one before the cancel took effect: poll until CANCELED to confirm.
+        """
+        return self._call(cancel_request(instance_id), WorkflowInstance)
+
     def probe(self) -> None:
         """
         Check that Domo is reachable and accepts the token, with one cheap authenticated request.
@@ -262,7 +288,7 @@ class DomoWorkflowsClient:
             hint = "The answer is not JSON: check that host and api_root point at Domo's Workflows API."
         raise api_error(response, request, self.config.token, hint=hint)
 
-    def _call(self, request: ApiRequest, model: type[_ModelT], *, may_have_started: bool = False) -> _ModelT:
+    def _call(self, request: ApiRequest, model: type[ModelT], *, may_have_started: bool = False) -> ModelT:
         return parse_answer(
             self._send(request, may_have_started=may_have_started), request, model, self.config.token
         )
@@ -344,7 +370,7 @@ def search_instance(
     instance is found or a page comes back empty. Ends on an empty page rather than a short one,
     because a server may cap ``limit`` below what was asked.
     """
-    wanted = instance_id.strip().lower()
+    wanted = check_instance_id(instance_id)
     after = created_after - CLOCK_SKEW_MARGIN if created_after is not None else None
     offset = 0
     previous_first: str | None = None

@@ -54,8 +54,21 @@ class DomoApiError(DomoWorkflowsError):
             parts.append(f"Domo trace id (toe): {self.toe}")
         if self.hint:
             parts.append(self.hint)
-        return ". ".join(parts) + "."
+        # Domo's messages and the hints end with their own full stop; each part gets exactly one.
+        return " ".join(part if part.endswith((".", "!", "?")) else f"{part}." for part in parts)
 
 
 class DomoRequestError(DomoWorkflowsError):
     """No answer came from Domo: the host could not be reached, or it did not answer in time."""
+
+
+def is_transient(error: BaseException) -> bool:
+    """
+    Whether a failed read is worth trying again later rather than failing a wait.
+
+    No answer at all, 429 (rate limited) and 5xx (Domo or a gateway in trouble) pass; anything else
+    (a bad token, a missing grant, an unknown workflow, an answer that is not Domo's) will not fix itself.
+    """
+    if isinstance(error, DomoRequestError):
+        return True
+    return isinstance(error, DomoApiError) and (error.status_code == 429 or error.status_code >= 500)

@@ -7,6 +7,7 @@ answers shaped as an instance (start, cancel, one instance) and JSON null in ``/
 from __future__ import annotations
 
 import hmac
+import html
 import json
 import secrets
 import string
@@ -18,7 +19,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -417,6 +418,28 @@ def _admin_router(state: EmulatorState) -> APIRouter:
     return router
 
 
+def _ui_router(state: EmulatorState) -> APIRouter:
+    """The one page of Domo's UI the provider links to: an instance's page."""
+    router = APIRouter(include_in_schema=False)
+
+    @router.get("/workflows/instances/{model_id}/{version}/{instance_id}", response_class=HTMLResponse)
+    def instance_page(model_id: str, version: str, instance_id: str) -> HTMLResponse:
+        snapshot = state.instance(instance_id)
+        rows = {
+            "Workflow": f"{snapshot.model_name} {snapshot.version} ({snapshot.model_id})",
+            "Instance": snapshot.instance_id,
+            "Status": snapshot.status or "not started yet",
+            "Parameters": json.dumps(snapshot.parameters),
+            "Result": json.dumps(snapshot.result, default=str),
+        }
+        cells = "".join(
+            f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in rows.items()
+        )
+        return HTMLResponse(f"<!doctype html><title>Domo Workflows emulator</title><table>{cells}</table>")
+
+    return router
+
+
 def _status_for(exc: EmulatorError) -> int:
     # Domo answers 404 for anything the token's user cannot see, and 400 for a request it refuses.
     return 404 if isinstance(exc, UnknownWorkflowError | UnknownInstanceError) else 400
@@ -447,6 +470,7 @@ def create_app(state: EmulatorState) -> FastAPI:
     for root in API_ROOTS:
         app.include_router(api_router, prefix=root)
     app.include_router(_admin_router(state))
+    app.include_router(_ui_router(state))
 
     @app.exception_handler(DomoAPIError)
     async def handle_domo_error(request: Request, exc: DomoAPIError) -> JSONResponse:

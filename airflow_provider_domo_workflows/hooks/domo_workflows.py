@@ -2,23 +2,31 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from functools import cached_property
 from typing import Any
 
-from airflow.sdk import BaseHook
+from airflow.sdk import BaseHook, Connection
 
 from airflow_provider_domo_workflows.client import (
+    DomoApiError,
     DomoConnectionConfig,
     DomoWorkflowsClient,
     DomoWorkflowsError,
     InstanceMetric,
     WorkflowInstance,
     WorkflowMetrics,
+    WorkflowStatus,
 )
+from airflow_provider_domo_workflows.client.async_client import AsyncDomoWorkflowsClient
 from airflow_provider_domo_workflows.constants import CONN_TYPE, DEFAULT_CONN_ID
 
+# Domo answers a cancel at once but ends the instance later: this bounds how long that is confirmed.
+CANCEL_CONFIRM_SECONDS = 30.0
+CANCEL_POLL_SECONDS = 1.0
 # Extras written by Airflow 2's connection form carry this prefix; they keep working.
 _LEGACY_EXTRA_PREFIX = f"extra__{CONN_TYPE}__"
 
@@ -56,7 +64,14 @@ class DomoWorkflowsHook(BaseHook):
     def config(self) -> DomoConnectionConfig:
         """The connection, validated; a ``ValueError`` names the connection and the field at fault."""
         connection = self.get_connection(self.domo_conn_id)
-        extras = connection.extra_dejson
+        return self._build_config(connection, connection.extra_dejson)
+
+    async def aget_config(self) -> DomoConnectionConfig:
+        """The connection, read without blocking the event loop (for the triggerer)."""
+        connection = await self.aget_connection(self.domo_conn_id)
+        return self._build_config(connection, await connection.aextra_dejson())
+
+    def _build_config(self, connection: Connection, extras: Mapping[str, Any]) -> DomoConnectionConfig:
         try:
             return DomoConnectionConfig.build(
                 host=connection.host,
@@ -68,6 +83,10 @@ class DomoWorkflowsHook(BaseHook):
             )
         except ValueError as error:
             raise ValueError(f"Domo Workflows connection {self.domo_conn_id!r}: {error}") from None
+
+    async def aget_async_client(self) -> AsyncDomoWorkflowsClient:
+        """A new asynchronous client for this connection; close it with ``async with``."""
+        return AsyncDomoWorkflowsClient(await self.aget_config())
 
     @cached_property
     def client(self) -> DomoWorkflowsClient:
@@ -109,6 +128,70 @@ class DomoWorkflowsHook(BaseHook):
             ``None`` reads the whole history of the workflow.
         """
         return self.client.find_instance_metric(workflow_alias, instance_id, created_after=created_after)
+
+    def cancel_instance(
+        self,
+        workflow_alias: str,
+        instance_id: str,
+        *,
+        created_after: datetime | None = None,
+        confirm_timeout: float = CANCEL_CONFIRM_SECONDS,
+        poll_interval: float = CANCEL_POLL_SECONDS,
+    ) -> WorkflowStatus | None:
+        """
+        Cancel one instance and confirm it, by polling, within ``confirm_timeout`` seconds.
+
+        Domo's answer to a cancel carries the status from before the cancel, so it proves nothing.
+        An instance that has already ended is left as it is. Returns the last status seen (CANCELED
+        once confirmed), or ``None`` if the instance was never listed in that time.
+        """
+        try:
+            self.client.cancel_instance(instance_id)
+        except DomoApiError as error:
+            # Domo refuses to cancel an instance that has ended; what it ended as is read below.
+            if error.status_code not in (400, 409):
+                raise
+        deadline = time.monotonic() + confirm_timeout
+        while True:
+            metric = self.find_instance_metric(workflow_alias, instance_id, created_after=created_after)
+            if metric is not None and metric.status.is_terminal:
+                return metric.status
+            if time.monotonic() >= deadline:
+                return metric.status if metric is not None else None
+            time.sleep(poll_interval)
+
+    async def acancel_instance(
+        self,
+        workflow_alias: str,
+        instance_id: str,
+        *,
+        created_after: datetime | None = None,
+        confirm_timeout: float = CANCEL_CONFIRM_SECONDS,
+        poll_interval: float = CANCEL_POLL_SECONDS,
+    ) -> WorkflowStatus | None:
+        """The asynchronous twin of :meth:`cancel_instance`, for a trigger's ``on_kill``."""
+        async with await self.aget_async_client() as client:
+            try:
+                await client.cancel_instance(instance_id)
+            except DomoApiError as error:
+                if error.status_code not in (400, 409):
+                    raise
+            deadline = time.monotonic() + confirm_timeout
+            while True:
+                metric = await client.find_instance_metric(
+                    workflow_alias, instance_id, created_after=created_after
+                )
+                if metric is not None and metric.status.is_terminal:
+                    return metric.status
+                if time.monotonic() >= deadline:
+                    return metric.status if metric is not None else None
+                await asyncio.sleep(poll_interval)
+
+    def instance_url(self, model_id: str | None, version: str | None, instance_id: str) -> str | None:
+        """The instance's page in Domo's UI, or ``None`` without a model id and version to build it."""
+        if not model_id or not version:
+            return None
+        return f"{self.config.base_url}/workflows/instances/{model_id}/{version}/{instance_id}"
 
     def test_connection(self) -> tuple[bool, str]:
         """Check that Domo is reachable and accepts the token; answer Airflow's (ok, message) pair."""

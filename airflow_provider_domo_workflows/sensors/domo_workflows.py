@@ -1,12 +1,13 @@
-"""Sensor that waits for one Domo workflow instance to end."""
+"""Sensor that waits for one Domo workflow instance to end, by poking or deferred to the triggerer."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator
+from airflow.sdk.configuration import conf
 
 from airflow_provider_domo_workflows.constants import DEFAULT_CONN_ID, INSTANCE_METRIC_XCOM_KEY
 from airflow_provider_domo_workflows.operators.domo_workflows import require_text
@@ -15,11 +16,11 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from airflow_provider_domo_workflows.client import InstanceMetric
+    from airflow_provider_domo_workflows.waits import StatusLog
 
-# The last status logged is remembered across reschedules (each a new process) in the task's state
-# store, so that a state change is logged once rather than at every poke.
-_LAST_STATUS_KEY = "domo_last_logged_status"
-_NOT_LISTED = "not listed"
+# A safety net should the trigger itself stop working: the trigger ends the wait at its own deadline
+# first, and this only fires that long after it.
+DEFERRAL_BACKSTOP = timedelta(minutes=5)
 
 
 class WorkflowCompletionSensor(BaseSensorOperator):
@@ -29,9 +30,14 @@ class WorkflowCompletionSensor(BaseSensorOperator):
     Each poke pages the workflow's ``/overall`` metrics, narrowed to instances created after
     ``started_after``, until the instance turns up. COMPLETED succeeds. FAILED and CANCELED fail the
     task without retries (re-polling an ended instance cannot change it), naming the workflow, the
-    instance and the status; with ``soft_fail=True`` the task is skipped instead. Not started yet,
-    IN_PROGRESS, unknown statuses and "not listed yet" keep waiting until the sensor's ``timeout``.
-    On any end state the final instance metric is pushed to XCom under the key ``instance_metric``.
+    instance and the status; with ``soft_fail=True`` the task is skipped instead, in every mode.
+    Not started yet, IN_PROGRESS, unknown statuses and "not listed yet" keep waiting until the
+    sensor's ``timeout``. On any end state the final instance metric is pushed to XCom under the key
+    ``instance_metric``.
+
+    With ``deferrable=True`` the wait runs in Airflow's triggerer and frees the worker slot; the
+    sensor's ``timeout`` and the task's ``execution_timeout`` still hold, as an absolute deadline
+    carried into the trigger.
 
     :param workflow_alias: the workflow the instance belongs to: its alias or its model id. Templated.
     :param instance_id: the instance to wait for, typically
@@ -40,6 +46,9 @@ class WorkflowCompletionSensor(BaseSensorOperator):
     :param started_after: a time before the instance was created. Default: when the DAG run was
         created (``run_after``), which covers every instance started by the run, retries and clears
         included. Set it to wait for an instance started outside the DAG run.
+    :param deferrable: wait in the triggerer; default: Airflow's ``[operators] default_deferrable``.
+    :param cancel_on_kill: cancel the instance when a user marks the task failed or success or clears
+        it while it waits. Off by default: the sensor waits on an instance it did not start.
     """
 
     template_fields: Sequence[str] = ("workflow_alias", "instance_id")
@@ -52,6 +61,8 @@ class WorkflowCompletionSensor(BaseSensorOperator):
         instance_id: str,
         domo_conn_id: str = DEFAULT_CONN_ID,
         started_after: datetime | None = None,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        cancel_on_kill: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -59,78 +70,100 @@ class WorkflowCompletionSensor(BaseSensorOperator):
         self.instance_id = instance_id
         self.domo_conn_id = domo_conn_id
         self.started_after = started_after
-        self._last_logged: str | None = None
+        self.deferrable = deferrable
+        self.cancel_on_kill = cancel_on_kill
+        self._status_log: StatusLog | None = None
+
+    def execute(self, context: Context) -> Any:
+        """Poke (or reschedule) as any sensor, or hand the wait to the triggerer."""
+        if not self.deferrable:
+            return super().execute(context)
+        from airflow_provider_domo_workflows.triggers.domo_workflows import WorkflowInstanceTrigger
+        from airflow_provider_domo_workflows.waits import wait_deadline
+
+        workflow_alias, instance_id, started_after = self._target(context)
+        deadline = wait_deadline(context, self.timeout)
+        self.defer(
+            trigger=WorkflowInstanceTrigger(
+                workflow_alias=workflow_alias,
+                instance_id=instance_id,
+                domo_conn_id=self.domo_conn_id,
+                created_after=started_after.isoformat(),
+                poll_interval=float(self.poke_interval),
+                deadline=deadline.isoformat() if deadline else None,
+                cancel_on_kill=self.cancel_on_kill,
+            ),
+            method_name="execute_complete",
+            timeout=_backstop(deadline),
+        )
+
+    def execute_complete(self, context: Context, event: Any = None) -> None:
+        """Resume after the trigger: succeed, fail, or time out, as a poke would have."""
+        from airflow.sdk.exceptions import AirflowSensorTimeout
+
+        from airflow_provider_domo_workflows.waits import read_event
+
+        metric = read_event(event)
+        if metric is None:
+            raise AirflowSensorTimeout(f"Sensor timed out waiting for the Domo instance: {event['message']}.")
+        self._finish(context, metric)
 
     def poke(self, context: Context) -> bool:
         """Look the instance up once; succeed, fail, or say to poke again."""
         from airflow_provider_domo_workflows.client import Outcome, outcome_of
         from airflow_provider_domo_workflows.hooks.domo_workflows import DomoWorkflowsHook
 
-        workflow_alias = require_text("workflow_alias", self.workflow_alias)
-        instance_id = require_text("instance_id", self.instance_id)
-        started_after = self.started_after or context["dag_run"].run_after
-
-        hook = DomoWorkflowsHook(self.domo_conn_id)
-        metric = hook.find_instance_metric(workflow_alias, instance_id, created_after=started_after)
+        workflow_alias, instance_id, started_after = self._target(context)
+        status_log = self._log_for(context, workflow_alias, instance_id)
+        metric = DomoWorkflowsHook(self.domo_conn_id).find_instance_metric(
+            workflow_alias, instance_id, created_after=started_after
+        )
         if metric is None:
-            if self._status_changed(context, _NOT_LISTED):
-                self.log.info(
-                    "Instance %s of Domo workflow %r is not listed among its instances created after %s yet; "
-                    "waiting. If it was started earlier, set started_after.",
-                    instance_id,
-                    workflow_alias,
-                    started_after.isoformat(),
-                )
+            status_log.not_listed(started_after)
             return False
-
-        outcome = outcome_of(metric.status)
-        self._log_status(context, workflow_alias, metric)
-        if outcome is Outcome.WAIT:
+        status_log.seen(metric)
+        if outcome_of(metric.status) is Outcome.WAIT:
             return False
-
-        context["ti"].xcom_push(key=INSTANCE_METRIC_XCOM_KEY, value=metric.to_json_dict())
-        if outcome is Outcome.SUCCEED:
-            return True
-        raise _ended_error(workflow_alias, metric)
-
-    def _log_status(self, context: Context, workflow_alias: str, metric: InstanceMetric) -> None:
-        from airflow_provider_domo_workflows.client import WorkflowState
-
-        status = metric.status
-        if not self._status_changed(context, str(status)):
-            return
-        if status.state is WorkflowState.UNKNOWN:
-            self.log.warning(
-                "Instance %s of Domo workflow %r reports an unknown status %r; waiting until it reaches "
-                "COMPLETED, FAILED or CANCELED, or until the sensor times out.",
-                metric.instance_id,
-                workflow_alias,
-                status.raw,
-            )
-        else:
-            self.log.info(
-                "Instance %s of Domo workflow %r is %s.", metric.instance_id, workflow_alias, status
-            )
-
-    def _status_changed(self, context: Context, status: str) -> bool:
-        """Remember ``status`` and say whether it differs from the last one logged."""
-        store: Any = context.get("task_state_store")
-        if self._last_logged is None and store is not None:
-            self._last_logged = store.get(_LAST_STATUS_KEY)
-        if status == self._last_logged:
-            return False
-        self._last_logged = status
-        if store is not None:
-            store.set(_LAST_STATUS_KEY, status)
+        self._finish(context, metric)
         return True
 
+    def on_kill(self) -> None:
+        """Cancel the instance if ``cancel_on_kill`` is set; the sensor does not own it otherwise."""
+        if not self.cancel_on_kill:
+            return
+        from airflow_provider_domo_workflows.hooks.domo_workflows import DomoWorkflowsHook
 
-def _ended_error(workflow_alias: str, metric: InstanceMetric) -> Exception:
-    from airflow_provider_domo_workflows.client import WorkflowState
-    from airflow_provider_domo_workflows.exceptions import DomoWorkflowCanceledError, DomoWorkflowFailedError
+        status = DomoWorkflowsHook(self.domo_conn_id).cancel_instance(
+            self.workflow_alias, self.instance_id, created_after=self.started_after
+        )
+        self.log.info(
+            "The task was killed: cancelled Domo instance %s; it is now %s.", self.instance_id, status
+        )
 
-    status = metric.status
-    error_type = (
-        DomoWorkflowCanceledError if status.state is WorkflowState.CANCELED else DomoWorkflowFailedError
-    )
-    return error_type(workflow_alias, metric.instance_id, str(status))
+    def _target(self, context: Context) -> tuple[str, str, datetime]:
+        from airflow_provider_domo_workflows.client.client import check_instance_id
+
+        workflow_alias = require_text("workflow_alias", self.workflow_alias)
+        instance_id = check_instance_id(require_text("instance_id", self.instance_id))
+        started_after = self.started_after or context["dag_run"].run_after
+        return workflow_alias, instance_id, started_after
+
+    def _log_for(self, context: Context, workflow_alias: str, instance_id: str) -> StatusLog:
+        from airflow_provider_domo_workflows.waits import StatusLog
+
+        if self._status_log is None:
+            store = context.get("task_state_store")
+            self._status_log = StatusLog(self.log, workflow_alias, instance_id, store)
+        return self._status_log
+
+    def _finish(self, context: Context, metric: InstanceMetric) -> None:
+        from airflow_provider_domo_workflows.waits import raise_if_failed
+
+        context["ti"].xcom_push(key=INSTANCE_METRIC_XCOM_KEY, value=metric.to_json_dict())
+        raise_if_failed(self.workflow_alias, metric)
+
+
+def _backstop(deadline: datetime | None) -> timedelta | None:
+    if deadline is None:
+        return None
+    return deadline - datetime.now(timezone.utc) + DEFERRAL_BACKSTOP

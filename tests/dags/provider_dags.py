@@ -39,3 +39,54 @@ UNKNOWN_ALIAS_DAG = start_and_wait_dag("unknown_alias", workflow_alias="NoSuchWo
 
 # The DAG processor collects DAGs from module globals.
 globals().update({dag.dag_id: dag for dag in [*SOFT_FAIL_DAGS.values(), RESCHEDULE_DAG, UNKNOWN_ALIAS_DAG]})
+
+
+def start_dag(
+    dag_id: str, operator_type: type[StartWorkflowOperator] = StartWorkflowOperator, **kwargs: Any
+) -> DAG:
+    """A DAG of one StartWorkflowOperator that waits for its instance, with the given settings."""
+    with DAG(dag_id=dag_id, schedule=None, start_date=datetime(2026, 1, 1), catchup=False) as dag:
+        kwargs.setdefault("poll_interval", 0.3)
+        operator_type(
+            task_id="start",
+            workflow_alias="AddTwoNumbers",
+            parameters={"a": 1, "b": 2},
+            wait_for_completion=True,
+            **kwargs,
+        )
+    return dag
+
+
+class CrashAfterStartOperator(StartWorkflowOperator):
+    """Dies on its first try right after the start was recorded, as a worker lost mid-task would."""
+
+    def poll_until_complete(self, external_id: Any, context: Any) -> str:
+        if context["ti"].try_number == 1:
+            raise RuntimeError("simulated worker crash after the start")
+        return super().poll_until_complete(external_id, context)
+
+
+DEFERRED_SENSOR_DAG = start_and_wait_dag("deferred_sensor", deferrable=True)
+WAITING_OPERATOR_DAGS = {
+    deferrable: start_dag(f"operator_waits_{'deferred' if deferrable else 'sync'}", deferrable=deferrable)
+    for deferrable in (True, False)
+}
+TIMEOUT_DAGS = {
+    deferrable: start_dag(
+        f"operator_times_out_{'deferred' if deferrable else 'sync'}", deferrable=deferrable, timeout=1
+    )
+    for deferrable in (True, False)
+}
+RETRY_DAG = start_dag("operator_retry", CrashAfterStartOperator, retries=1, retry_delay=0, deferrable=False)
+
+globals().update(
+    {
+        dag.dag_id: dag
+        for dag in [
+            DEFERRED_SENSOR_DAG,
+            *WAITING_OPERATOR_DAGS.values(),
+            *TIMEOUT_DAGS.values(),
+            RETRY_DAG,
+        ]
+    }
+)

@@ -1,0 +1,89 @@
+"""The asynchronous twin of the Domo client, for Airflow's triggerer: same requests, same parsing."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import httpx
+
+from airflow_provider_domo_workflows.client.client import (
+    DEFAULT_PAGE_SIZE,
+    TOKEN_HEADER,
+    ApiRequest,
+    ModelT,
+    cancel_request,
+    parse_answer,
+    search_instance,
+    tls_verification,
+    transport_error,
+)
+from airflow_provider_domo_workflows.client.config import DomoConnectionConfig
+from airflow_provider_domo_workflows.client.models import InstanceMetric, WorkflowInstance, WorkflowMetrics
+
+
+class AsyncDomoWorkflowsClient:
+    """
+    Asynchronous client of Domo's Workflows API: the reads and the cancel a waiter needs.
+
+    It builds its requests and parses its answers with the same functions as
+    :class:`~airflow_provider_domo_workflows.client.client.DomoWorkflowsClient`, so the two cannot drift.
+    Starting a workflow is deliberately absent: it only ever happens on a worker.
+
+    :param config: where and how to reach Domo.
+    :param transport: an httpx transport to use instead of the network (tests).
+    """
+
+    def __init__(
+        self, config: DomoConnectionConfig, *, transport: httpx.AsyncBaseTransport | None = None
+    ) -> None:
+        self.config = config
+        self._http = httpx.AsyncClient(
+            base_url=config.base_url,
+            timeout=config.timeout,
+            verify=tls_verification(config),
+            headers={TOKEN_HEADER: config.token, "Accept": "application/json"},
+            follow_redirects=False,
+            transport=transport,
+        )
+
+    async def __aenter__(self) -> AsyncDomoWorkflowsClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the connection pool."""
+        await self._http.aclose()
+
+    async def find_instance_metric(
+        self,
+        workflow_alias: str,
+        instance_id: str,
+        *,
+        created_after: datetime | None = None,
+        page_size: int = DEFAULT_PAGE_SIZE,
+    ) -> InstanceMetric | None:
+        """Find one instance's metric by paging ``/overall``; ``None`` when it is not listed (yet)."""
+        search = search_instance(
+            workflow_alias, instance_id, created_after=created_after, page_size=page_size
+        )
+        try:
+            request = next(search)
+            while True:
+                request = search.send(await self._call(request, WorkflowMetrics))
+        except StopIteration as done:
+            result: InstanceMetric | None = done.value
+            return result
+
+    async def cancel_instance(self, instance_id: str) -> WorkflowInstance:
+        """Ask Domo to cancel one instance; the answer's status predates the cancel."""
+        return await self._call(cancel_request(instance_id), WorkflowInstance)
+
+    async def _call(self, request: ApiRequest, model: type[ModelT]) -> ModelT:
+        url = self.config.api_root + request.path
+        try:
+            response = await self._http.request(request.method, url, params=request.params, json=request.body)
+        except httpx.TransportError as error:
+            raise transport_error(error, request, self.config, may_have_started=False) from None
+        return parse_answer(response, request, model, self.config.token)

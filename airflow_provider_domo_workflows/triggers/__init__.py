@@ -1,0 +1,1 @@
+"""Triggers of the Domo Workflows provider."""

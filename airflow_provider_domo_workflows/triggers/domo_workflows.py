@@ -1,0 +1,148 @@
+"""Trigger that waits, in Airflow's triggerer, for one Domo workflow instance to end."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import datetime, timezone
+from typing import Any
+
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from airflow_provider_domo_workflows.constants import DEFAULT_CONN_ID
+
+
+class WorkflowInstanceTrigger(BaseTrigger):
+    """
+    Poll one instance until it ends, or until an absolute deadline, without blocking the event loop.
+
+    Every request is asynchronous and the connection is read with ``aget_connection``. The kwargs
+    are plain JSON values, so the trigger survives a triggerer restart or a move to another
+    triggerer; neither cancels the instance. Only ``on_kill`` (a user marking the task failed or
+    success, or clearing it) does, and only with ``cancel_on_kill``.
+
+    :param workflow_alias: the workflow the instance belongs to.
+    :param instance_id: the instance to wait for.
+    :param domo_conn_id: the ``domo_workflows`` connection.
+    :param created_after: ISO-8601 time before the instance was created, to narrow the search.
+    :param poll_interval: seconds between two reads of the instance's status.
+    :param deadline: ISO-8601 time at which the wait ends with a timeout event; ``None`` waits forever.
+    :param cancel_on_kill: cancel the instance when a user kills the task.
+    """
+
+    def __init__(
+        self,
+        *,
+        workflow_alias: str,
+        instance_id: str,
+        domo_conn_id: str = DEFAULT_CONN_ID,
+        created_after: str | None = None,
+        poll_interval: float = 30.0,
+        deadline: str | None = None,
+        cancel_on_kill: bool = False,
+    ) -> None:
+        super().__init__()
+        self.workflow_alias = workflow_alias
+        self.instance_id = instance_id
+        self.domo_conn_id = domo_conn_id
+        self.created_after = created_after
+        self.poll_interval = poll_interval
+        self.deadline = deadline
+        self.cancel_on_kill = cancel_on_kill
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        """Return the class path and the kwargs (plain JSON values) that rebuild this trigger."""
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "workflow_alias": self.workflow_alias,
+                "instance_id": self.instance_id,
+                "domo_conn_id": self.domo_conn_id,
+                "created_after": self.created_after,
+                "poll_interval": self.poll_interval,
+                "deadline": self.deadline,
+                "cancel_on_kill": self.cancel_on_kill,
+            },
+        )
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        """Yield one event: the instance ended, the deadline passed, or an error stopped the wait."""
+        from airflow_provider_domo_workflows.client import (
+            DomoWorkflowsError,
+            Outcome,
+            is_transient,
+            outcome_of,
+        )
+        from airflow_provider_domo_workflows.hooks.domo_workflows import DomoWorkflowsHook
+        from airflow_provider_domo_workflows.waits import EVENT_ERROR, EVENT_TIMEOUT, ended_event
+
+        created_after = _parse_time(self.created_after)
+        deadline = _parse_time(self.deadline)
+        last_status = "unknown"
+        try:
+            async with await DomoWorkflowsHook(self.domo_conn_id).aget_async_client() as client:
+                while True:
+                    try:
+                        metric = await client.find_instance_metric(
+                            self.workflow_alias, self.instance_id, created_after=created_after
+                        )
+                    except DomoWorkflowsError as error:
+                        if not is_transient(error):
+                            raise
+                        # Domo or the network failed this once: the instance runs on, so does the wait.
+                        self.log.warning(
+                            "Reading Domo instance %s failed; will try again: %s", self.instance_id, error
+                        )
+                    else:
+                        status = str(metric.status) if metric is not None else "not listed yet"
+                        if status != last_status:
+                            self.log.info("Domo instance %s is %s.", self.instance_id, status)
+                            last_status = status
+                        if metric is not None and outcome_of(metric.status) is not Outcome.WAIT:
+                            yield TriggerEvent(self._event(ended_event(metric)))
+                            return
+                    remaining = _seconds_until(deadline)
+                    if remaining <= 0:
+                        message = (
+                            f"instance {self.instance_id} was {last_status} at the deadline {self.deadline}"
+                        )
+                        yield TriggerEvent(self._event({"status": EVENT_TIMEOUT, "message": message}))
+                        return
+                    await asyncio.sleep(min(self.poll_interval, remaining))
+        except (DomoWorkflowsError, ValueError) as error:
+            yield TriggerEvent(self._event({"status": EVENT_ERROR, "message": str(error)}))
+
+    def _event(self, payload: dict[str, Any]) -> dict[str, Any]:
+        # Every event names the instance, so the task can act on it (cancel it) whatever the event says.
+        return {
+            **payload,
+            "workflow_alias": self.workflow_alias,
+            "instance_id": self.instance_id,
+            "created_after": self.created_after,
+        }
+
+    async def on_kill(self) -> None:
+        """Cancel the instance when a user kills the task, if this trigger owns it."""
+        from airflow_provider_domo_workflows.hooks.domo_workflows import DomoWorkflowsHook
+
+        if not self.cancel_on_kill:
+            return
+        status = await DomoWorkflowsHook(self.domo_conn_id).acancel_instance(
+            self.workflow_alias, self.instance_id, created_after=_parse_time(self.created_after)
+        )
+        self.log.info(
+            "The task was killed: cancelled Domo instance %s of workflow %r; it is now %s.",
+            self.instance_id,
+            self.workflow_alias,
+            status if status is not None else "not listed",
+        )
+
+
+def _parse_time(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def _seconds_until(deadline: datetime | None) -> float:
+    if deadline is None:
+        return float("inf")
+    return (deadline - datetime.now(timezone.utc)).total_seconds()
