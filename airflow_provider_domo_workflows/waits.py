@@ -16,12 +16,15 @@ from airflow_provider_domo_workflows.client import (
     InstanceMetric,
     Outcome,
     WorkflowState,
+    is_transient,
     outcome_of,
 )
 from airflow_provider_domo_workflows.exceptions import DomoWorkflowCanceledError, DomoWorkflowFailedError
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
+
+    from airflow_provider_domo_workflows.hooks.domo_workflows import DomoWorkflowsHook
 
 
 class _Logger(Protocol):
@@ -45,6 +48,33 @@ _NOT_LISTED = "not listed"
 
 class DomoTriggerEventError(DomoWorkflowsError):
     """The trigger sent no usable event, or reported an error; the task fails rather than guess."""
+
+
+# What read_instance answers when the read failed in a way worth trying again.
+READ_FAILED: Any = object()
+
+
+def read_instance(
+    hook: DomoWorkflowsHook,
+    logger: _Logger,
+    workflow_alias: str,
+    instance_id: str,
+    created_after: datetime | None,
+) -> InstanceMetric | Any | None:
+    """
+    Read an instance's metric for a synchronous wait: the metric, ``None`` while it is not listed, or
+    :data:`READ_FAILED` after an error worth trying again (no answer, 429, 5xx), which is logged.
+
+    The instance runs on whatever happened to one request, so the wait goes on until its timeout;
+    errors that will not fix themselves (a bad token, an unknown workflow) are raised.
+    """
+    try:
+        return hook.find_instance_metric(workflow_alias, instance_id, created_after=created_after)
+    except DomoWorkflowsError as error:
+        if not is_transient(error):
+            raise
+        logger.warning("Reading Domo instance %s failed; will try again: %s", instance_id, error)
+        return READ_FAILED
 
 
 def raise_if_failed(workflow_alias: str, metric: InstanceMetric) -> None:

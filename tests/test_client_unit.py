@@ -822,3 +822,101 @@ def test_probe_of_a_200_answer_that_is_not_json_says_so(make_client: ClientFacto
 
     with pytest.raises(DomoApiError, match="not JSON"):
         client.probe()
+
+
+# --- robustness ---------------------------------------------------------------------------------------
+
+
+def test_error_messages_end_each_part_with_exactly_one_full_stop(make_client: ClientFactory) -> None:
+    body = DOMO_401 | {"message": "The access token is invalid or has expired."}
+
+    message = str(start_error(make_client, replying(401, json=body)))
+
+    assert ".." not in message
+
+
+def test_a_redirect_says_where_it_went_and_what_to_check(make_client: ClientFactory) -> None:
+    error = start_error(make_client, replying(301, headers={"Location": "https://acme.domo.com/x"}))
+
+    assert "redirected to https://acme.domo.com/x: check the host's scheme" in str(error)
+
+
+def test_the_token_in_a_reason_phrase_is_masked(make_client: ClientFactory) -> None:
+    reason = f"Bad {TOKEN}".encode()
+    error = start_error(make_client, replying(500, extensions={"reason_phrase": reason}))
+
+    assert TOKEN not in str(error)
+
+
+def test_a_request_error_keeps_no_reference_to_the_request_and_its_token(make_client: ClientFactory) -> None:
+    client = make_client(raising(httpx.ReadTimeout))
+
+    with pytest.raises(DomoRequestError) as raised:
+        client.get_workflow_metrics("AddTwoNumbers")
+
+    chained = [raised.value.__context__, raised.value.__cause__]
+    assert chained == [None, None]
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        DomoApiError(status_code=500, method="GET", path="/x", toe="t", hint="h"),
+        DomoRequestError("no answer"),
+    ],
+)
+def test_client_errors_survive_pickling(error: Exception) -> None:
+    import pickle
+
+    assert str(pickle.loads(pickle.dumps(error))) == str(error)
+
+
+@pytest.mark.parametrize(
+    ("parameters", "message"),
+    [
+        ({1: "a", "1": "b"}, r"^parameters has keys that are not strings"),
+        ({"a": "\ud800"}, r"^parameters cannot be sent as JSON"),
+        ({"blob": "x" * (1024 * 1024 + 1)}, r"^parameters\['blob'\] is 1,048,579 bytes"),
+    ],
+)
+def test_serialise_parameters_refuses_what_would_be_changed_or_refused_later(
+    parameters: Any, message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        serialise_parameters(parameters)
+
+
+def test_serialise_parameters_refuses_nesting_too_deep_for_json() -> None:
+    nested: Any = []
+    for _ in range(100_000):
+        nested = [nested]
+
+    with pytest.raises(ValueError, match=r"^parameters cannot be sent as JSON"):
+        serialise_parameters({"deep": nested})
+
+
+def test_find_instance_metric_reads_a_null_instance_list_as_empty(make_client: ClientFactory) -> None:
+    client = make_client(replying(200, json={"modelId": "m", "instanceMetric": None}))
+
+    assert client.find_instance_metric("AddTwoNumbers", instance_ids(1)[0]) is None
+
+
+def test_find_instance_metric_stops_when_pages_bring_nothing_new(make_client: ClientFactory) -> None:
+    pages = [instance_ids(3)[:2], instance_ids(3)[1:]]
+
+    def alternating(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json=metrics_body(pages[len(server.requests) % 2]))
+
+    server = Recorder(alternating)
+    client = make_client(server)
+
+    assert client.find_instance_metric("AddTwoNumbers", "9f0c0c55-0000-4000-8000-000000000000") is None
+    assert len(server.requests) <= 4
+
+
+def test_find_instance_metric_names_the_field_of_a_malformed_instance_row(make_client: ClientFactory) -> None:
+    wanted = instance_ids(1)[0]
+    client = make_client(replying(200, json={"instanceMetric": [{"instanceId": wanted, "status": 3}]}))
+
+    with pytest.raises(DomoApiError, match=r"instance's row in instanceMetric is not as documented \(status"):
+        client.find_instance_metric("AddTwoNumbers", wanted)

@@ -225,8 +225,10 @@ def test_build_rejects_verify_that_is_no_flag_and_no_ca_file_naming_the_extra(ve
 
 
 def test_build_keeps_an_existing_ca_bundle_path_stripped(tmp_path: Path) -> None:
+    import certifi  # the CA bundle httpx itself trusts
+
     bundle = tmp_path / "domo-ca.pem"
-    bundle.write_text("not read until a request is made")
+    bundle.write_text(Path(certifi.where()).read_text())
 
     assert build(verify=f" {bundle} ").verify == str(bundle)
 
@@ -247,3 +249,35 @@ def test_build_rejects_a_token_that_cannot_travel_in_a_header_without_echoing_it
         build(token=token)
 
     assert token not in str(raised.value)
+
+
+@pytest.mark.parametrize("timeout", [3601, 1e308, 10**400])
+def test_build_rejects_a_timeout_too_large_to_be_useful(timeout: object) -> None:
+    with pytest.raises(ValueError, match=r"^extra 'timeout' is .* up to 3600"):
+        build(timeout=timeout)
+
+
+def test_build_rejects_a_verify_file_that_holds_no_certificate(tmp_path: Path) -> None:
+    not_a_bundle = tmp_path / "passwd"
+    not_a_bundle.write_text("root:x:0:0:root:/root:/bin/bash\n")
+
+    with pytest.raises(ValueError, match=r"^extra 'verify' is .*readable CA bundle"):
+        build(verify=str(not_a_bundle))
+
+
+@pytest.mark.parametrize("host", ["http://a\u200b.localhost"])
+def test_build_rejects_a_host_httpx_cannot_use(host: str) -> None:
+    with pytest.raises(ValueError, match=r"^host .* is not a valid URL"):
+        build(host=host)
+
+
+@pytest.mark.parametrize("port", [True, "8443"])
+def test_build_rejects_a_port_that_is_not_a_number(port: object) -> None:
+    with pytest.raises(ValueError, match=r"^port is "):
+        build(host="acme", port=port)
+
+
+@pytest.mark.parametrize("api_root", ["/", "//evil.example/x"])
+def test_build_rejects_an_api_root_that_is_no_path_below_the_host(api_root: str) -> None:
+    with pytest.raises(ValueError, match=r"^extra 'api_root' is "):
+        build(api_root=api_root)

@@ -13,12 +13,13 @@ from airflow_provider_domo_workflows.client.client import (
     ModelT,
     cancel_request,
     parse_answer,
+    read_json,
     search_instance,
     tls_verification,
     transport_error,
 )
 from airflow_provider_domo_workflows.client.config import DomoConnectionConfig
-from airflow_provider_domo_workflows.client.models import InstanceMetric, WorkflowInstance, WorkflowMetrics
+from airflow_provider_domo_workflows.client.models import InstanceMetric, WorkflowInstance
 
 
 class AsyncDomoWorkflowsClient:
@@ -71,7 +72,7 @@ class AsyncDomoWorkflowsClient:
         try:
             request = next(search)
             while True:
-                request = search.send(await self._call(request, WorkflowMetrics))
+                request = search.send(read_json(await self._send(request), request, self.config.token))
         except StopIteration as done:
             result: InstanceMetric | None = done.value
             return result
@@ -81,9 +82,13 @@ class AsyncDomoWorkflowsClient:
         return await self._call(cancel_request(instance_id), WorkflowInstance)
 
     async def _call(self, request: ApiRequest, model: type[ModelT]) -> ModelT:
+        return parse_answer(await self._send(request), request, model, self.config.token)
+
+    async def _send(self, request: ApiRequest) -> httpx.Response:
         url = self.config.api_root + request.path
         try:
-            response = await self._http.request(request.method, url, params=request.params, json=request.body)
-        except httpx.TransportError as error:
-            raise transport_error(error, request, self.config, may_have_started=False) from None
-        return parse_answer(response, request, model, self.config.token)
+            return await self._http.request(request.method, url, params=request.params, json=request.body)
+        except (httpx.RequestError, httpx.InvalidURL, UnicodeError) as error:
+            failure = transport_error(error, request, self.config, may_have_started=False)
+        # Outside the except block: httpx's error, whose request holds the token, is not kept as context.
+        raise failure

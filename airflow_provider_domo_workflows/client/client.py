@@ -26,6 +26,8 @@ CLOCK_SKEW_MARGIN = timedelta(minutes=10)
 # A guard against a server that ignores ``offset`` and would otherwise be paged forever.
 MAX_PAGES = 10_000
 _EXCERPT_CHARS = 200
+# Domo's documented limit on one workflow variable.
+MAX_VARIABLE_BYTES = 1024 * 1024
 _HINTS = {
     401: "Check the connection's password: the developer access token is missing, wrong or expired.",
     403: "The token's user lacks a grant: Execute on the workflow to start it, View Instance Details to "
@@ -99,14 +101,30 @@ def serialise_parameters(parameters: Mapping[str, Any] | str | None) -> dict[str
             f"parameters must be a JSON object (a dict keyed by each start parameter's alias name), "
             f"not {type(parameters).__name__}."
         )
+    odd_keys = [key for key in parameters if not isinstance(key, str)]
+    if odd_keys:
+        # JSON would turn them into strings silently, and could merge 1 and "1" into one parameter.
+        raise ValueError(
+            f"parameters has keys that are not strings: {odd_keys[:5]!r}; name each by its alias."
+        )
     try:
         # A round trip through JSON proves the values can be sent and gives plain types back.
-        decoded: dict[str, Any] = json.loads(json.dumps(dict(parameters), allow_nan=False))
-    except (TypeError, ValueError) as error:
+        # Encoded as httpx sends it: UTF-8, without ASCII escapes, so a lone surrogate fails here.
+        encoded = json.dumps(dict(parameters), allow_nan=False, ensure_ascii=False)
+        encoded.encode("utf-8")
+        decoded: dict[str, Any] = json.loads(encoded)
+    except (TypeError, ValueError, RecursionError) as error:
         raise ValueError(
             f"parameters cannot be sent as JSON: {error}. Use strings, numbers, booleans, null, lists and "
             "dicts; convert dates with .isoformat()."
         ) from None
+    for name, value in decoded.items():
+        size = len(json.dumps(value).encode("utf-8"))
+        if size > MAX_VARIABLE_BYTES:
+            raise ValueError(
+                f"parameters[{name!r}] is {size:,} bytes as JSON; Domo limits a workflow variable to 1 MB. "
+                "Pass a reference (a dataset id or a file path) instead."
+            )
     return decoded
 
 
@@ -131,11 +149,16 @@ def api_error(
         toe = _text(body.get("toe"), secret)
     elif response.content:
         excerpt = _excerpt(response.text, secret)
+    if response.is_redirect and hint is None:
+        hint = (
+            f"Domo redirected to {_excerpt(response.headers.get('location', '?'), secret)}: check the host's "
+            "scheme (https://) and the connection's api_root."
+        )
     return DomoApiError(
         status_code=response.status_code,
         method=request.method,
         path=request.path,
-        status_reason=status_reason or (response.reason_phrase or None),
+        status_reason=status_reason or _text(response.reason_phrase or None, secret),
         domo_message=domo_message,
         toe=toe,
         body_excerpt=excerpt,
@@ -147,12 +170,12 @@ def _text(value: object, secret: str) -> str | None:
     return None if value is None else _excerpt(str(value), secret)
 
 
-def parse_answer(response: httpx.Response, request: ApiRequest, model: type[ModelT], secret: str) -> ModelT:
-    """Turn an HTTP answer into a typed model, or raise a :class:`DomoApiError` that says what was wrong."""
+def read_json(response: httpx.Response, request: ApiRequest, secret: str) -> Any:
+    """The JSON body of a successful answer, or a :class:`DomoApiError` that says what was wrong."""
     if not response.is_success:
         raise api_error(response, request, secret)
     try:
-        data = response.json()
+        return response.json()
     except ValueError:
         raise api_error(
             response,
@@ -160,6 +183,10 @@ def parse_answer(response: httpx.Response, request: ApiRequest, model: type[Mode
             secret,
             hint="The answer is not JSON: check that host and api_root point at Domo's Workflows API.",
         ) from None
+
+
+def validate(data: Any, model: type[ModelT], response: httpx.Response, request: ApiRequest) -> ModelT:
+    """Check a JSON body against a model; a :class:`DomoApiError` names the fields that do not fit."""
     try:
         return model.model_validate(data)
     except ValidationError as error:
@@ -175,7 +202,29 @@ def parse_answer(response: httpx.Response, request: ApiRequest, model: type[Mode
         ) from None
 
 
-InstanceSearch = Generator[ApiRequest, WorkflowMetrics, InstanceMetric | None]
+def parse_answer(response: httpx.Response, request: ApiRequest, model: type[ModelT], secret: str) -> ModelT:
+    """Turn an HTTP answer into a typed model, or raise a :class:`DomoApiError` that says what was wrong."""
+    return validate(read_json(response, request, secret), model, response, request)
+
+
+def parse_started_instance(response: httpx.Response, request: ApiRequest, secret: str) -> WorkflowInstance:
+    """
+    Read a start's answer, keeping the instance whenever its id can be read.
+
+    Domo accepted the start once it answered 2xx: an odd field elsewhere must not lose the instance
+    (and so lead to a second start), so only ``id`` is required here.
+    """
+    data = read_json(response, request, secret)
+    try:
+        return validate(data, WorkflowInstance, response, request)
+    except DomoApiError:
+        if isinstance(data, dict) and isinstance(data.get("id"), str) and data["id"].strip():
+            return WorkflowInstance(id=data["id"].strip())
+        raise
+
+
+# Yields requests, is sent each answer's JSON body, returns the instance's metric or None.
+InstanceSearch = Generator[ApiRequest, Any, InstanceMetric | None]
 
 
 class DomoWorkflowsClient:
@@ -221,7 +270,15 @@ class DomoWorkflowsClient:
             f"/models/{_segment('workflow_alias', workflow_alias)}/start",
             body=serialise_parameters(parameters),
         )
-        return self._call(request, WorkflowInstance, may_have_started=True)
+        response = self._send(request, may_have_started=True)
+        try:
+            return parse_started_instance(response, request, self.config.token)
+        except DomoApiError as error:
+            # A gateway's 5xx, or a 2xx whose instance cannot be read, may hide a started instance; a 2xx
+            # HTML page (a proxy's login page) never came from Domo.
+            is_html = "html" in response.headers.get("content-type", "").lower()
+            error.may_have_started = response.status_code >= 500 or (response.is_success and not is_html)
+            raise
 
     def get_workflow_metrics(
         self,
@@ -259,7 +316,7 @@ class DomoWorkflowsClient:
         try:
             request = next(search)
             while True:
-                request = search.send(self._call(request, WorkflowMetrics))
+                request = search.send(read_json(self._send(request), request, self.config.token))
         except StopIteration as done:
             result: InstanceMetric | None = done.value
             return result
@@ -288,21 +345,25 @@ class DomoWorkflowsClient:
             hint = "The answer is not JSON: check that host and api_root point at Domo's Workflows API."
         raise api_error(response, request, self.config.token, hint=hint)
 
-    def _call(self, request: ApiRequest, model: type[ModelT], *, may_have_started: bool = False) -> ModelT:
-        return parse_answer(
-            self._send(request, may_have_started=may_have_started), request, model, self.config.token
-        )
+    def _call(self, request: ApiRequest, model: type[ModelT]) -> ModelT:
+        return parse_answer(self._send(request), request, model, self.config.token)
 
     def _send(self, request: ApiRequest, *, may_have_started: bool = False) -> httpx.Response:
         url = self.config.api_root + request.path
         try:
             return self._http.request(request.method, url, params=request.params, json=request.body)
-        except httpx.TransportError as error:
-            raise transport_error(error, request, self.config, may_have_started) from None
+        except (httpx.RequestError, httpx.InvalidURL, UnicodeError) as error:
+            failure = transport_error(error, request, self.config, may_have_started)
+        # Raised outside the except block, so that httpx's error (whose request holds the token in its
+        # headers) is not kept as this error's context for a log or an error tracker to print.
+        raise failure
 
 
 def transport_error(
-    error: httpx.TransportError, request: ApiRequest, config: DomoConnectionConfig, may_have_started: bool
+    error: httpx.RequestError | httpx.InvalidURL | UnicodeError,
+    request: ApiRequest,
+    config: DomoConnectionConfig,
+    may_have_started: bool,
 ) -> DomoRequestError:
     """Explain a request that got no answer; a start that may have been received says so."""
     target = f"{request.method} {config.base_url}{config.api_root}{request.path}"
@@ -312,14 +373,24 @@ def transport_error(
         what = f"could not reach Domo for {target}: {type(error).__name__}: {error}"
     # These fail before a byte of the request leaves this machine.
     sent = not isinstance(
-        error, (httpx.ConnectError, httpx.ConnectTimeout, httpx.LocalProtocolError, httpx.UnsupportedProtocol)
+        error,
+        (
+            httpx.ConnectError,
+            httpx.ConnectTimeout,
+            httpx.LocalProtocolError,
+            httpx.UnsupportedProtocol,
+            httpx.InvalidURL,
+            UnicodeError,
+        ),
     )
     if may_have_started and sent:
         what += (
             ". The start request was sent, so an instance may have started: check the workflow's runs in "
             "Domo before starting it again"
         )
-    return DomoRequestError(what + ".")
+    failure = DomoRequestError(what + ".")
+    failure.may_have_started = may_have_started and sent
+    return failure
 
 
 def tls_verification(config: DomoConnectionConfig) -> bool | ssl.SSLContext:
@@ -367,24 +438,50 @@ def search_instance(
     Page ``/overall`` until one instance turns up: a generator that yields requests and is sent answers.
 
     The order of ``instanceMetric`` is undocumented, so every page of the window is read until the
-    instance is found or a page comes back empty. Ends on an empty page rather than a short one,
-    because a server may cap ``limit`` below what was asked.
+    instance is found, a page comes back empty, or a page brings no instance not seen before (a
+    server that ignores ``offset``). It ends on an empty page rather than a short one, because a
+    server may cap ``limit`` below what was asked. Only the instance's own row must be well formed:
+    an odd row or counter elsewhere on the page does not stop the search.
     """
     wanted = check_instance_id(instance_id)
     after = created_after - CLOCK_SKEW_MARGIN if created_after is not None else None
     offset = 0
-    previous_first: str | None = None
+    seen: set[str] = set()
     for _ in range(MAX_PAGES):
-        page = yield metrics_request(workflow_alias, page_size, offset, after, None, None)
-        rows = page.instance_metric
-        if not rows:
+        request = metrics_request(workflow_alias, page_size, offset, after, None, None)
+        body = yield request
+        rows = body.get("instanceMetric") if isinstance(body, dict) else None
+        if not isinstance(body, dict) or not isinstance(rows, list | None):
+            raise DomoApiError(
+                status_code=200,
+                method=request.method,
+                path=request.path,
+                hint="The answer is not a WorkflowMetrics as documented (instanceMetric: not a list).",
+            )
+        rows = [row for row in rows or [] if isinstance(row, dict)]
+        ids = [str(row.get("instanceId", "")).strip().lower() for row in rows]
+        if wanted in ids:
+            return validate_row(rows[ids.index(wanted)], request)
+        new_ids = set(ids) - seen
+        if not new_ids:
             return None
-        for row in rows:
-            if row.instance_id.strip().lower() == wanted:
-                return row
-        if rows[0].instance_id == previous_first:
-            # The server ignored ``offset`` and sent the same page again: nothing more to read.
-            return None
-        previous_first = rows[0].instance_id
+        seen |= new_ids
         offset += len(rows)
     return None
+
+
+def validate_row(row: dict[str, Any], request: ApiRequest) -> InstanceMetric:
+    """Check the one row a search was looking for."""
+    try:
+        return InstanceMetric.model_validate(row)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in issue['loc'])}: {issue['msg']}"
+            for issue in error.errors(include_input=False, include_url=False)[:5]
+        )
+        raise DomoApiError(
+            status_code=200,
+            method=request.method,
+            path=request.path,
+            hint=f"The instance's row in instanceMetric is not as documented ({problems}).",
+        ) from None

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
+import ssl
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+import httpx
+
 DEFAULT_API_ROOT = "/api/workflow/v1"
 DEFAULT_TIMEOUT_SECONDS = 30.0
+# One request waiting longer than an hour is a hang, not patience; larger values also overflow clocks.
+MAX_TIMEOUT_SECONDS = 3600.0
 HOST_EXAMPLES = (
     "'acme', 'acme.domo.com', 'https://acme.domo.com' or a full base URL such as 'http://127.0.0.1:8765'"
 )
@@ -97,18 +101,34 @@ def normalise_base_url(host: str | None, port: int | None = None) -> str:
         raise ValueError(f"host {text!r} names no server: set it to e.g. {HOST_EXAMPLES}.")
 
     netloc = parts.netloc
-    if port is not None and not 0 < port < 65536:
-        raise ValueError(f"port is {port}: it must be between 1 and 65535, or empty.")
+    if port is not None and (isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536):
+        raise ValueError(f"port is {port!r}: it must be a number between 1 and 65535, or empty.")
+    if url_port == 0:
+        raise ValueError(f"host {text!r} has port 0: give the real port, or none for the scheme's default.")
     if port and url_port is None:
         netloc = f"{netloc}:{port}"
-    return f"{parts.scheme}://{netloc}{parts.path.rstrip('/')}"
+    base_url = f"{parts.scheme}://{netloc}{parts.path.rstrip('/')}"
+    try:
+        # httpx checks what urlsplit lets through: internationalised names, odd characters.
+        httpx.URL(base_url)
+    except (httpx.InvalidURL, UnicodeError) as error:
+        raise ValueError(
+            f"host {text!r} is not a valid URL ({error}): set it to e.g. {HOST_EXAMPLES}."
+        ) from None
+    return base_url
 
 
 def normalise_api_root(value: object) -> str:
     """Check the API root path (default ``/api/workflow/v1``) and drop a trailing slash."""
     if value is None or value == "":
         return DEFAULT_API_ROOT
-    if not isinstance(value, str) or not value.startswith("/") or any(c in value for c in "?# \t\n"):
+    if (
+        not isinstance(value, str)
+        or not value.startswith("/")
+        or value.startswith("//")
+        or value.strip("/") == ""
+        or any(c in value for c in "?# \t\n")
+    ):
         raise ValueError(
             f"extra 'api_root' is {value!r}: it must be a path starting with '/', such as "
             f"'{DEFAULT_API_ROOT}' (Domo's instance host) or '/domo/workflow/v1' (inside a Domo app)."
@@ -122,10 +142,13 @@ def parse_timeout(value: object) -> float:
         return DEFAULT_TIMEOUT_SECONDS
     seconds = math.nan
     if isinstance(value, (int, float, str)) and not isinstance(value, bool):
-        with contextlib.suppress(ValueError):
+        with contextlib.suppress(ValueError, OverflowError):
             seconds = float(value)
-    if not math.isfinite(seconds) or seconds <= 0:
-        raise ValueError(f"extra 'timeout' is {value!r}: it must be a positive number of seconds, e.g. 30.")
+    if not math.isfinite(seconds) or not 0 < seconds <= MAX_TIMEOUT_SECONDS:
+        raise ValueError(
+            f"extra 'timeout' is {value!r}: it must be a positive number of seconds up to "
+            f"{MAX_TIMEOUT_SECONDS:g}, e.g. 30."
+        )
     return seconds
 
 
@@ -144,9 +167,13 @@ def parse_verify(value: object) -> bool | str:
             return True
         if lowered in ("false", "0", "no"):
             return False
-        if not os.path.isfile(value.strip()):
+        path = value.strip()
+        try:
+            ssl.create_default_context(cafile=path)
+        except (OSError, ssl.SSLError) as error:
             raise ValueError(
-                f"extra 'verify' is {value!r}, which is neither true, false nor an existing CA bundle file."
-            )
-        return value.strip()
+                f"extra 'verify' is {value!r}, which is neither true, false nor a readable CA bundle file "
+                f"({error})."
+            ) from None
+        return path
     raise ValueError(f"extra 'verify' is {value!r}: use true, false or the path of a CA bundle file.")

@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class DomoWorkflowsError(Exception):
-    """Base class of every error the Domo client raises."""
+    """
+    Base class of every error the Domo client raises.
+
+    ``may_have_started`` is true when the error came from a start that Domo may have received and
+    acted on (no answer after the request was sent, a 5xx, an unreadable 2xx): starting again could
+    run the workflow twice.
+    """
+
+    may_have_started: bool = False
 
 
 class DomoApiError(DomoWorkflowsError):
@@ -43,6 +53,11 @@ class DomoApiError(DomoWorkflowsError):
         self.hint = hint
         super().__init__(self._describe())
 
+    def __reduce__(self) -> tuple[object, ...]:
+        # Rebuilt from its keyword arguments, so that the error can be pickled (and deep-copied).
+        fields = {name: getattr(self, name) for name in _API_ERROR_FIELDS}
+        return _rebuild_api_error, (fields, self.may_have_started)
+
     def _describe(self) -> str:
         reason = f" {self.status_reason}" if self.status_reason else ""
         parts = [f"Domo answered HTTP {self.status_code}{reason} to {self.method} {self.path}"]
@@ -56,6 +71,24 @@ class DomoApiError(DomoWorkflowsError):
             parts.append(self.hint)
         # Domo's messages and the hints end with their own full stop; each part gets exactly one.
         return " ".join(part if part.endswith((".", "!", "?")) else f"{part}." for part in parts)
+
+
+_API_ERROR_FIELDS = (
+    "status_code",
+    "method",
+    "path",
+    "status_reason",
+    "domo_message",
+    "toe",
+    "body_excerpt",
+    "hint",
+)
+
+
+def _rebuild_api_error(fields: dict[str, Any], may_have_started: bool) -> DomoApiError:
+    error = DomoApiError(**fields)
+    error.may_have_started = may_have_started
+    return error
 
 
 class DomoRequestError(DomoWorkflowsError):

@@ -425,6 +425,8 @@ def _ui_router(state: EmulatorState) -> APIRouter:
     @router.get("/workflows/instances/{model_id}/{version}/{instance_id}", response_class=HTMLResponse)
     def instance_page(model_id: str, version: str, instance_id: str) -> HTMLResponse:
         snapshot = state.instance(instance_id)
+        if (snapshot.model_id, snapshot.version) != (model_id, version):
+            raise UnknownInstanceError(f"No instance {instance_id} of model {model_id} version {version}.")
         rows = {
             "Workflow": f"{snapshot.model_name} {snapshot.version} ({snapshot.model_id})",
             "Instance": snapshot.instance_id,

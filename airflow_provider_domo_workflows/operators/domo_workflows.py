@@ -134,7 +134,18 @@ class StartWorkflowOperator(ResumableJobMixin, BaseOperator):
 
     def submit_job(self, context: Context) -> dict[str, Any]:
         """Start the instance; return its record, which the mixin stores before anything else."""
-        instance = self.hook.start_workflow(self._workflow_alias, self._start_parameters)
+        from airflow_provider_domo_workflows.client import DomoWorkflowsError
+        from airflow_provider_domo_workflows.exceptions import DomoStartUncertainError
+
+        try:
+            instance = self.hook.start_workflow(self._workflow_alias, self._start_parameters)
+        except DomoWorkflowsError as error:
+            if not error.may_have_started:
+                raise
+            raise DomoStartUncertainError(
+                f"{error} Not retrying: a second start could run workflow {self._workflow_alias!r} twice. "
+                "Check its runs in Domo, then clear this task to start it again if none started."
+            ) from error
         self.log.info(
             "Started Domo workflow %r (model %s, version %s): instance %s, status %s.",
             self._workflow_alias,
@@ -260,19 +271,19 @@ class StartWorkflowOperator(ResumableJobMixin, BaseOperator):
 
     def _wait(self, context: Context, record: dict[str, Any]) -> None:
         from airflow_provider_domo_workflows.client import DomoWorkflowsError, Outcome, outcome_of
-        from airflow_provider_domo_workflows.waits import StatusLog, wait_deadline
+        from airflow_provider_domo_workflows.waits import READ_FAILED, StatusLog, read_instance, wait_deadline
 
         instance_id, created_after = record["instance_id"], _created_on(record)
         status_log = StatusLog(self.log, record["workflow_alias"], instance_id)
         deadline = wait_deadline(context, self.timeout)
         try:
             while True:
-                metric = self.hook.find_instance_metric(
-                    record["workflow_alias"], instance_id, created_after=created_after
+                metric = read_instance(
+                    self.hook, self.log, record["workflow_alias"], instance_id, created_after
                 )
                 if metric is None:
                     status_log.not_listed(created_after)
-                else:
+                elif metric is not READ_FAILED:
                     status_log.seen(metric)
                     if outcome_of(metric.status) is not Outcome.WAIT:
                         self._finish(context, metric)

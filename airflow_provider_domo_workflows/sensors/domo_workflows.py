@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator
@@ -16,6 +17,7 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from airflow_provider_domo_workflows.client import InstanceMetric
+    from airflow_provider_domo_workflows.hooks.domo_workflows import DomoWorkflowsHook
     from airflow_provider_domo_workflows.waits import StatusLog
 
 # A safety net should the trigger itself stop working: the trigger ends the wait at its own deadline
@@ -66,6 +68,13 @@ class WorkflowCompletionSensor(BaseSensorOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        if started_after is not None and (
+            not isinstance(started_after, datetime) or started_after.tzinfo is None
+        ):
+            raise ValueError(
+                f"started_after is {started_after!r}: give a timezone-aware datetime, e.g. "
+                "pendulum.datetime(2026, 1, 1, tz='UTC'); a naive one is ambiguous."
+            )
         self.workflow_alias = workflow_alias
         self.instance_id = instance_id
         self.domo_conn_id = domo_conn_id
@@ -73,6 +82,13 @@ class WorkflowCompletionSensor(BaseSensorOperator):
         self.deferrable = deferrable
         self.cancel_on_kill = cancel_on_kill
         self._status_log: StatusLog | None = None
+
+    @cached_property
+    def hook(self) -> DomoWorkflowsHook:
+        """The hook of ``domo_conn_id``, made once so that every poke reuses its connections."""
+        from airflow_provider_domo_workflows.hooks.domo_workflows import DomoWorkflowsHook
+
+        return DomoWorkflowsHook(self.domo_conn_id)
 
     def execute(self, context: Context) -> Any:
         """Poke (or reschedule) as any sensor, or hand the wait to the triggerer."""
@@ -111,13 +127,13 @@ class WorkflowCompletionSensor(BaseSensorOperator):
     def poke(self, context: Context) -> bool:
         """Look the instance up once; succeed, fail, or say to poke again."""
         from airflow_provider_domo_workflows.client import Outcome, outcome_of
-        from airflow_provider_domo_workflows.hooks.domo_workflows import DomoWorkflowsHook
+        from airflow_provider_domo_workflows.waits import READ_FAILED, read_instance
 
         workflow_alias, instance_id, started_after = self._target(context)
         status_log = self._log_for(context, workflow_alias, instance_id)
-        metric = DomoWorkflowsHook(self.domo_conn_id).find_instance_metric(
-            workflow_alias, instance_id, created_after=started_after
-        )
+        metric = read_instance(self.hook, self.log, workflow_alias, instance_id, started_after)
+        if metric is READ_FAILED:
+            return False
         if metric is None:
             status_log.not_listed(started_after)
             return False
@@ -131,9 +147,7 @@ class WorkflowCompletionSensor(BaseSensorOperator):
         """Cancel the instance if ``cancel_on_kill`` is set; the sensor does not own it otherwise."""
         if not self.cancel_on_kill:
             return
-        from airflow_provider_domo_workflows.hooks.domo_workflows import DomoWorkflowsHook
-
-        status = DomoWorkflowsHook(self.domo_conn_id).cancel_instance(
+        status = self.hook.cancel_instance(
             self.workflow_alias, self.instance_id, created_after=self.started_after
         )
         self.log.info(

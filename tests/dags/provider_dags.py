@@ -90,3 +90,9 @@ globals().update(
         ]
     }
 )
+
+# Talks to whatever server the test puts behind the connection "domo_scripted".
+SCRIPTED_START_DAG = start_dag(
+    "start_against_scripted_server", domo_conn_id="domo_scripted", retries=2, retry_delay=0, deferrable=False
+)
+globals()[SCRIPTED_START_DAG.dag_id] = SCRIPTED_START_DAG
