@@ -27,6 +27,8 @@ def airflow_environment(emulator: EmulatorServer, airflow_home: Path) -> dict[st
         AIRFLOW__CORE__DAGS_FOLDER=str(REPO / "example_dags"),
         AIRFLOW__CORE__LOAD_EXAMPLES="False",
         AIRFLOW_CONN_DOMO_WORKFLOWS_DEFAULT=emulator.airflow_conn_json(),
+        # Airflow's own deprecation and graphviz warnings say nothing about this demo.
+        PYTHONWARNINGS="ignore::DeprecationWarning,ignore::UserWarning",
     )
     return env
 

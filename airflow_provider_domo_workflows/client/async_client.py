@@ -8,14 +8,13 @@ import httpx
 
 from airflow_provider_domo_workflows.client.client import (
     DEFAULT_PAGE_SIZE,
-    TOKEN_HEADER,
     ApiRequest,
     ModelT,
     cancel_request,
+    http_settings,
     parse_answer,
     read_json,
     search_instance,
-    tls_verification,
     transport_error,
 )
 from airflow_provider_domo_workflows.client.config import DomoConnectionConfig
@@ -38,14 +37,7 @@ class AsyncDomoWorkflowsClient:
         self, config: DomoConnectionConfig, *, transport: httpx.AsyncBaseTransport | None = None
     ) -> None:
         self.config = config
-        self._http = httpx.AsyncClient(
-            base_url=config.base_url,
-            timeout=config.timeout,
-            verify=tls_verification(config),
-            headers={TOKEN_HEADER: config.token, "Accept": "application/json"},
-            follow_redirects=False,
-            transport=transport,
-        )
+        self._http = httpx.AsyncClient(**http_settings(config), transport=transport)
 
     async def __aenter__(self) -> AsyncDomoWorkflowsClient:
         return self

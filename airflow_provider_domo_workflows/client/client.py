@@ -190,16 +190,20 @@ def validate(data: Any, model: type[ModelT], response: httpx.Response, request: 
     try:
         return model.model_validate(data)
     except ValidationError as error:
-        problems = "; ".join(
-            f"{'.'.join(str(part) for part in issue['loc']) or 'body'}: {issue['msg']}"
-            for issue in error.errors(include_input=False, include_url=False)[:5]
-        )
         raise DomoApiError(
             status_code=response.status_code,
             method=request.method,
             path=request.path,
-            hint=f"The answer is not a {model.__name__} as documented ({problems}).",
+            hint=f"The answer is not a {model.__name__} as documented ({_problems(error)}).",
         ) from None
+
+
+def _problems(error: ValidationError) -> str:
+    """The first few fields that did not fit, without their values (which could be large or secret)."""
+    return "; ".join(
+        f"{'.'.join(str(part) for part in issue['loc']) or 'body'}: {issue['msg']}"
+        for issue in error.errors(include_input=False, include_url=False)[:5]
+    )
 
 
 def parse_answer(response: httpx.Response, request: ApiRequest, model: type[ModelT], secret: str) -> ModelT:
@@ -237,14 +241,7 @@ class DomoWorkflowsClient:
 
     def __init__(self, config: DomoConnectionConfig, *, transport: httpx.BaseTransport | None = None) -> None:
         self.config = config
-        self._http = httpx.Client(
-            base_url=config.base_url,
-            timeout=config.timeout,
-            verify=tls_verification(config),
-            headers={TOKEN_HEADER: config.token, "Accept": "application/json"},
-            follow_redirects=False,
-            transport=transport,
-        )
+        self._http = httpx.Client(**http_settings(config), transport=transport)
 
     def __enter__(self) -> DomoWorkflowsClient:
         return self
@@ -393,6 +390,18 @@ def transport_error(
     return failure
 
 
+def http_settings(config: DomoConnectionConfig) -> dict[str, Any]:
+    """What the sync and the async httpx clients are built with: one place for timeouts, TLS and auth."""
+    return {
+        "base_url": config.base_url,
+        "timeout": config.timeout,
+        "verify": tls_verification(config),
+        "headers": {TOKEN_HEADER: config.token, "Accept": "application/json"},
+        # A redirect is reported, not followed: it usually means a wrong scheme or api_root.
+        "follow_redirects": False,
+    }
+
+
 def tls_verification(config: DomoConnectionConfig) -> bool | ssl.SSLContext:
     """What httpx takes for ``verify``: a flag, or an SSL context trusting the configured CA bundle."""
     if isinstance(config.verify, str):
@@ -475,13 +484,9 @@ def validate_row(row: dict[str, Any], request: ApiRequest) -> InstanceMetric:
     try:
         return InstanceMetric.model_validate(row)
     except ValidationError as error:
-        problems = "; ".join(
-            f"{'.'.join(str(part) for part in issue['loc'])}: {issue['msg']}"
-            for issue in error.errors(include_input=False, include_url=False)[:5]
-        )
         raise DomoApiError(
             status_code=200,
             method=request.method,
             path=request.path,
-            hint=f"The instance's row in instanceMetric is not as documented ({problems}).",
+            hint=f"The instance's row in instanceMetric is not as documented ({_problems(error)}).",
         ) from None

@@ -263,8 +263,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         stop_requested.set()
 
     previous_handlers = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    server = EmulatorServer(state, host=args.host, port=args.port)
     try:
-        with EmulatorServer(state, host=args.host, port=args.port) as server:
+        try:
+            server.start()
+        except OSError as error:
+            print(f"Cannot listen on {args.host}:{args.port}: {error.strerror or error}.", file=sys.stderr)
+            print("Choose another port with --port (0 picks a free one).", file=sys.stderr)
+            return 1
+        with server:
             print(f"Domo Workflows emulator listening on {server.url}", flush=True)
             # A timed wait keeps the main thread returning to the interpreter, where signal handlers run.
             while not stop_requested.wait(0.2):
