@@ -8,6 +8,7 @@ read back, the deadline to carry into the triggerer, and a log that states each 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -39,6 +40,8 @@ class _Logger(Protocol):
 EVENT_ENDED = "ended"
 EVENT_TIMEOUT = "timeout"
 EVENT_ERROR = "error"
+
+DEFERRAL_BACKSTOP = timedelta(minutes=5)
 
 # The last status logged is kept in the task's state store so that a reschedule (a new process)
 # does not log it again.
@@ -94,12 +97,13 @@ def ended_event(metric: InstanceMetric) -> dict[str, Any]:
     return {"status": EVENT_ENDED, "instance_metric": metric.to_json_dict()}
 
 
-def read_event(event: object) -> InstanceMetric | None:
+def read_event(event: object, instance_id: str) -> InstanceMetric | None:
     """
     Read a trigger event back on the worker: the ended instance's metric, or ``None`` for a timeout.
 
     A missing, empty or unknown event, an error event, or an "ended" event whose status has not
-    ended raises :class:`DomoTriggerEventError`, which fails the task even with ``soft_fail``.
+    ended or that is about another instance raises :class:`DomoTriggerEventError`, which fails the
+    task even with ``soft_fail``.
     """
     if not isinstance(event, dict) or not event:
         raise DomoTriggerEventError(f"The Domo trigger sent no usable event ({event!r}); failing closed.")
@@ -120,26 +124,56 @@ def read_event(event: object) -> InstanceMetric | None:
                 f"The Domo trigger reported instance {metric.instance_id} ended, but its status is "
                 f"{metric.status}; failing closed."
             )
+        if metric.instance_id.strip().lower() != instance_id.strip().lower():
+            raise DomoTriggerEventError(
+                f"The Domo trigger reported on instance {metric.instance_id}, not {instance_id}; "
+                "failing closed."
+            )
         return metric
     raise DomoTriggerEventError(f"The Domo trigger sent an event of unknown kind {kind!r}; failing closed.")
 
 
-def wait_deadline(context: Context, timeout: float | None) -> datetime | None:
+@dataclass(frozen=True)
+class Deadline:
+    """When a wait must end, and which setting says so (``timeout`` or ``execution_timeout``)."""
+
+    at: datetime
+    source: str
+
+    def seconds_left(self) -> float:
+        """Seconds from now to the deadline; zero or less once it has passed."""
+        return (self.at - datetime.now(timezone.utc)).total_seconds()
+
+
+def wait_deadline(
+    context: Context, *, timeout: float | None, timeout_from: datetime, execute_started: datetime
+) -> Deadline | None:
     """
-    The moment a wait must end: ``timeout`` seconds from now, or the task's ``execution_timeout``.
+    The moment a wait must end: ``timeout`` seconds after ``timeout_from``, or the task's
+    ``execution_timeout`` after ``execute_started``, whichever comes first.
 
     Airflow does not enforce ``execution_timeout`` while a task is deferred, so the deadline is
     computed here, on the worker, and carried into the trigger as an absolute time.
     """
-    now = datetime.now(timezone.utc)
     candidates = []
     if timeout is not None:
-        candidates.append(now + timedelta(seconds=timeout))
+        candidates.append(Deadline(timeout_from + timedelta(seconds=timeout), "timeout"))
     execution_timeout = context["ti"].task.execution_timeout
-    start_date = getattr(context["ti"], "start_date", None)
-    if execution_timeout is not None and start_date is not None:
-        candidates.append(start_date + execution_timeout)
-    return min(candidates) if candidates else None
+    if execution_timeout is not None:
+        candidates.append(Deadline(execute_started + execution_timeout, "execution_timeout"))
+    return min(candidates, key=lambda deadline: deadline.at) if candidates else None
+
+
+def deferral_timeout(deadline: Deadline | None) -> timedelta | None:
+    """
+    The framework's own timeout for a deferral: a safety net should the trigger stop working.
+
+    The trigger ends the wait at its deadline itself, with an event the task acts on (a cancel, a
+    timeout error); the framework's timeout fires only this long after that, without either.
+    """
+    if deadline is None:
+        return None
+    return max(timedelta(0), deadline.at - datetime.now(timezone.utc)) + DEFERRAL_BACKSTOP
 
 
 class StatusLog:

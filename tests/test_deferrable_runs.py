@@ -6,7 +6,14 @@ import pytest
 
 from airflow_provider_domo_workflows.emulator import EmulatorServer, add_two_numbers_workflow
 from tests.airflow_runs import load_example_dag, run_dag
-from tests.dags.provider_dags import DEFERRED_SENSOR_DAG, RETRY_DAG, TIMEOUT_DAGS, WAITING_OPERATOR_DAGS
+from tests.dags.provider_dags import (
+    DEFERRED_SENSOR_DAG,
+    EXECUTION_TIMEOUT_DAGS,
+    RETRY_AFTER_COMPLETION_DAG,
+    RETRY_DAG,
+    TIMEOUT_DAGS,
+    WAITING_OPERATOR_DAGS,
+)
 
 pytestmark = pytest.mark.usefixtures("airflow_db")
 
@@ -89,3 +96,31 @@ def test_the_deferrable_example_dag_completes(domo_connection: EmulatorServer) -
     assert instance.result == 42
     assert result.task_states == {"run_workflow": "success", "report": "success"}
     assert result.xcom("report") == "COMPLETED"
+
+
+def test_a_retry_after_the_instance_completed_succeeds_without_starting_again(
+    domo_connection: EmulatorServer,
+) -> None:
+    domo_connection.state.add_workflow(add_two_numbers_workflow(run_seconds=0.3))
+
+    result = run_dag(RETRY_AFTER_COMPLETION_DAG)
+
+    (instance,) = domo_connection.state.instances("AddTwoNumbers")
+    assert result.try_numbers == {"start": 2}
+    assert result.task_states == {"start": "success"}
+    assert domo_connection.state.started_count("AddTwoNumbers") == 1
+    assert result.xcom("start") == instance.instance_id
+    assert result.xcom("start", "instance_metric")["status"] == "COMPLETED"
+
+
+@pytest.mark.parametrize("deferrable", [True, False], ids=["deferred", "sync"])
+def test_an_execution_timeout_shorter_than_timeout_ends_the_wait_and_cancels(
+    domo_connection: EmulatorServer, deferrable: bool
+) -> None:
+    domo_connection.state.add_workflow(add_two_numbers_workflow(run_seconds=600))
+
+    result = run_dag(EXECUTION_TIMEOUT_DAGS[deferrable])
+
+    (instance,) = domo_connection.state.instances("AddTwoNumbers")
+    assert result.task_states == {"start": "failed"}
+    assert instance.status == "CANCELED"

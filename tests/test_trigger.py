@@ -142,9 +142,10 @@ def test_hook_cancel_confirms_by_polling_despite_the_stale_answer(
 ) -> None:
     clock.advance(1)
 
-    status = DomoWorkflowsHook().cancel_instance("AddTwoNumbers", instance_id, poll_interval=0.05)
+    metric = DomoWorkflowsHook().cancel_instance("AddTwoNumbers", instance_id, poll_interval=0.05)
 
-    assert str(status) == "CANCELED"
+    assert metric is not None
+    assert str(metric.status) == "CANCELED"
 
 
 def test_hook_cancel_of_an_ended_instance_reports_how_it_ended(
@@ -152,6 +153,40 @@ def test_hook_cancel_of_an_ended_instance_reports_how_it_ended(
 ) -> None:
     domo_connection.state.finish(instance_id, "COMPLETED")
 
-    status = DomoWorkflowsHook().cancel_instance("AddTwoNumbers", instance_id, poll_interval=0.05)
+    metric = DomoWorkflowsHook().cancel_instance("AddTwoNumbers", instance_id, poll_interval=0.05)
 
-    assert str(status) == "COMPLETED"
+    assert metric is not None
+    assert str(metric.status) == "COMPLETED"
+
+
+def test_a_transient_error_does_not_end_the_deferred_wait(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.scripted_server import Answer, scripted_server
+
+    instance_id = "2052e10a-d142-4391-a731-2be1ab1c0188"
+
+    def page(status: str) -> Answer:
+        return Answer(200, {"instanceMetric": [{"instanceId": instance_id, "status": status}]})
+
+    with scripted_server() as domo:
+        connection = json.dumps({"conn_type": "domo_workflows", "host": domo.url, "password": "token"})
+        monkeypatch.setenv("AIRFLOW_CONN_DOMO_WORKFLOWS_DEFAULT", connection)
+        domo.answer("GET", page("IN_PROGRESS"), Answer(503, {"status": 503}), page("COMPLETED"))
+
+        event = asyncio.run(first_event(trigger_for(instance_id)))
+
+    assert event["status"] == "ended"
+    assert event["instance_metric"]["status"] == "COMPLETED"
+
+
+def test_a_connection_the_triggerer_cannot_find_ends_the_wait_with_an_error_event(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("AIRFLOW_CONN_DOMO_WORKFLOWS_DEFAULT", raising=False)
+
+    event = asyncio.run(
+        first_event(trigger_for("2052e10a-d142-4391-a731-2be1ab1c0188", domo_conn_id="nowhere"))
+    )
+
+    assert event["status"] == "error"
+    assert "nowhere" in event["message"]
+    assert event["instance_id"] == "2052e10a-d142-4391-a731-2be1ab1c0188"

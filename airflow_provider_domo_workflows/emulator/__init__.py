@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from airflow_provider_domo_workflows.emulator.app import create_app
     from airflow_provider_domo_workflows.emulator.server import EmulatorServer, main
     from airflow_provider_domo_workflows.emulator.state import (
+        ADD_TWO_NUMBERS_MODEL_ID,
         CANCELED,
         COMPLETED,
         FAILED,
@@ -38,6 +39,7 @@ _MODULE_OF = {
     **{
         name: "state"
         for name in (
+            "ADD_TWO_NUMBERS_MODEL_ID",
             "CANCELED",
             "COMPLETED",
             "FAILED",
@@ -60,6 +62,7 @@ _MODULE_OF = {
 }
 
 __all__ = [
+    "ADD_TWO_NUMBERS_MODEL_ID",
     "CANCELED",
     "COMPLETED",
     "FAILED",

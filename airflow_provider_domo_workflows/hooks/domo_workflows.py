@@ -19,7 +19,6 @@ from airflow_provider_domo_workflows.client import (
     InstanceMetric,
     WorkflowInstance,
     WorkflowMetrics,
-    WorkflowStatus,
 )
 from airflow_provider_domo_workflows.client.async_client import AsyncDomoWorkflowsClient
 from airflow_provider_domo_workflows.constants import CONN_TYPE, DEFAULT_CONN_ID
@@ -86,7 +85,9 @@ class DomoWorkflowsHook(BaseHook):
 
     async def aget_async_client(self) -> AsyncDomoWorkflowsClient:
         """A new asynchronous client for this connection; close it with ``async with``."""
-        return AsyncDomoWorkflowsClient(await self.aget_config())
+        config = await self.aget_config()
+        # Building it loads the CA bundle from disk (tens of milliseconds): not on the event loop.
+        return await asyncio.to_thread(AsyncDomoWorkflowsClient, config)
 
     @cached_property
     def client(self) -> DomoWorkflowsClient:
@@ -137,13 +138,14 @@ class DomoWorkflowsHook(BaseHook):
         created_after: datetime | None = None,
         confirm_timeout: float = CANCEL_CONFIRM_SECONDS,
         poll_interval: float = CANCEL_POLL_SECONDS,
-    ) -> WorkflowStatus | None:
+    ) -> InstanceMetric | None:
         """
         Cancel one instance and confirm it, by polling, within ``confirm_timeout`` seconds.
 
         Domo's answer to a cancel carries the status from before the cancel, so it proves nothing.
-        An instance that has already ended is left as it is. Returns the last status seen (CANCELED
-        once confirmed), or ``None`` if the instance was never listed in that time.
+        An instance that has already ended is left as it is. Returns the instance's last metric
+        (CANCELED once confirmed, or how it ended if it ended first), or ``None`` if it was never
+        listed in that time.
         """
         try:
             self.client.cancel_instance(instance_id)
@@ -154,10 +156,8 @@ class DomoWorkflowsHook(BaseHook):
         deadline = time.monotonic() + confirm_timeout
         while True:
             metric = self.find_instance_metric(workflow_alias, instance_id, created_after=created_after)
-            if metric is not None and metric.status.is_terminal:
-                return metric.status
-            if time.monotonic() >= deadline:
-                return metric.status if metric is not None else None
+            if (metric is not None and metric.status.is_terminal) or time.monotonic() >= deadline:
+                return metric
             time.sleep(poll_interval)
 
     async def acancel_instance(
@@ -168,7 +168,7 @@ class DomoWorkflowsHook(BaseHook):
         created_after: datetime | None = None,
         confirm_timeout: float = CANCEL_CONFIRM_SECONDS,
         poll_interval: float = CANCEL_POLL_SECONDS,
-    ) -> WorkflowStatus | None:
+    ) -> InstanceMetric | None:
         """The asynchronous twin of :meth:`cancel_instance`, for a trigger's ``on_kill``."""
         async with await self.aget_async_client() as client:
             try:
@@ -181,10 +181,8 @@ class DomoWorkflowsHook(BaseHook):
                 metric = await client.find_instance_metric(
                     workflow_alias, instance_id, created_after=created_after
                 )
-                if metric is not None and metric.status.is_terminal:
-                    return metric.status
-                if time.monotonic() >= deadline:
-                    return metric.status if metric is not None else None
+                if (metric is not None and metric.status.is_terminal) or time.monotonic() >= deadline:
+                    return metric
                 await asyncio.sleep(poll_interval)
 
     def instance_url(self, model_id: str | None, version: str | None, instance_id: str) -> str | None:

@@ -20,30 +20,24 @@ from airflow_provider_domo_workflows.constants import (
     MODEL_VERSION_XCOM_KEY,
 )
 from airflow_provider_domo_workflows.links import DomoWorkflowInstanceLink
+from airflow_provider_domo_workflows.validation import check_interval, require_text
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from airflow_provider_domo_workflows.client import InstanceMetric
     from airflow_provider_domo_workflows.hooks.domo_workflows import DomoWorkflowsHook
+    from airflow_provider_domo_workflows.waits import Deadline
 
-# What an earlier try's record can say besides a Domo status: the instance is not listed (yet), so it
-# is re-attached to; or the record names another workflow (the DAG changed), so a new one starts.
+# What an earlier try's record can say besides a Domo status. Not listed (yet), or unreadable for a
+# moment: re-attach to it. Another workflow (the DAG changed), or the task was cleared (a user asked
+# for a new run): start anew.
 _NOT_LISTED = "NOT_LISTED"
+_UNREADABLE = "UNREADABLE"
 _OTHER_WORKFLOW = "OTHER_WORKFLOW"
+_CLEARED = "CLEARED"
+_START_ANEW = frozenset({_OTHER_WORKFLOW, _CLEARED})
 DEFAULT_WAIT_TIMEOUT = timedelta(days=7)
-# A safety net should the trigger itself stop working: the trigger ends the wait at its own deadline.
-DEFERRAL_BACKSTOP = timedelta(minutes=5)
-
-
-def require_text(field: str, value: object) -> str:
-    """Return a rendered template field as text, or raise a ``ValueError`` naming it when it is empty."""
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError(
-            f"{field} is {value!r} after rendering: give a non-empty string (check the template or the "
-            "XCom it pulls)."
-        )
-    return value.strip()
 
 
 class StartWorkflowOperator(ResumableJobMixin, BaseOperator):
@@ -57,12 +51,15 @@ class StartWorkflowOperator(ResumableJobMixin, BaseOperator):
 
     **Retries never start a second instance by accident.** The instance is recorded in Airflow's
     ``task_state_store`` as soon as Domo answers the start. A retry reads it back first: an instance
-    still running is waited on again, a COMPLETED one makes the task succeed without starting
-    anything, and only a FAILED or CANCELED one is started anew.
+    still running (or not listed yet) is waited on again, a COMPLETED one makes the task succeed
+    without starting anything, and only a FAILED or CANCELED one is started anew. Clearing the task
+    (or its DAG run) asks for a new run, and starts a new instance. A start that may have reached
+    Domo without an instance id coming back fails with ``DomoStartUncertainError`` and no retries.
 
     With ``wait_for_completion=True`` the operator also waits for the instance to end, itself or
-    deferred to the triggerer, and owns it: if the wait times out, or a user marks the task failed or
-    success or clears it while it waits, the operator cancels the instance.
+    deferred to the triggerer, and owns it: if the wait times out, if a user marks the task failed or
+    success or clears it while it waits, or if the last try fails while waiting, the operator
+    cancels the instance.
 
     .. note:: Known limitation: if the worker dies after Domo accepted the start but before the
        record was written (one request to Airflow's API server), the retry cannot know of that
@@ -77,10 +74,10 @@ class StartWorkflowOperator(ResumableJobMixin, BaseOperator):
         fail the task. Default ``False``: return as soon as the instance has started.
     :param deferrable: with ``wait_for_completion``, wait in the triggerer, freeing the worker slot.
         Default: Airflow's ``[operators] default_deferrable``.
-    :param poll_interval: seconds between two reads of the instance's status while waiting.
-    :param timeout: the longest wait, in seconds or as a ``timedelta`` (default 7 days); then the
-        instance is cancelled and the task fails. The task's ``execution_timeout``, if shorter, also
-        ends the wait, deferred or not.
+    :param poll_interval: seconds (or a ``timedelta``) between two reads of the status while waiting.
+    :param timeout: the longest wait from the instance's start, in seconds or as a ``timedelta``
+        (default 7 days), across retries; then the instance is cancelled and the task fails. The
+        task's ``execution_timeout``, if it ends first, also ends the wait, deferred or not.
     :param cancel_on_kill: cancel the instance when the task is killed while waiting (default ``True``).
     :param durable: record the instance for retries (default ``True``); see above.
     """
@@ -99,7 +96,7 @@ class StartWorkflowOperator(ResumableJobMixin, BaseOperator):
         domo_conn_id: str = DEFAULT_CONN_ID,
         wait_for_completion: bool = False,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
-        poll_interval: float = 30.0,
+        poll_interval: float | timedelta = 30.0,
         timeout: float | timedelta = DEFAULT_WAIT_TIMEOUT,
         cancel_on_kill: bool = True,
         **kwargs: Any,
@@ -110,14 +107,16 @@ class StartWorkflowOperator(ResumableJobMixin, BaseOperator):
         self.domo_conn_id = domo_conn_id
         self.wait_for_completion = wait_for_completion
         self.deferrable = deferrable
-        self.poll_interval = poll_interval
-        self.timeout = timeout.total_seconds() if isinstance(timeout, timedelta) else float(timeout)
+        # Checked when the DAG is parsed: a bad value found after the start would strand the instance.
+        self.poll_interval = check_interval("poll_interval", poll_interval)
+        self.timeout = check_interval("timeout", timeout)
         self.cancel_on_kill = cancel_on_kill
         self._instance: dict[str, Any] | None = None
+        self._prior_metric: InstanceMetric | None = None
 
     @cached_property
     def hook(self) -> DomoWorkflowsHook:
-        """The hook of ``domo_conn_id``."""
+        """The hook of ``domo_conn_id``, made once so that every request reuses its connections."""
         from airflow_provider_domo_workflows.hooks.domo_workflows import DomoWorkflowsHook
 
         return DomoWorkflowsHook(self.domo_conn_id)
@@ -126,6 +125,7 @@ class StartWorkflowOperator(ResumableJobMixin, BaseOperator):
         """Check the arguments, then start (or re-attach to) the instance and, if asked, wait for it."""
         from airflow_provider_domo_workflows.client import serialise_parameters
 
+        self._execute_started = datetime.now(timezone.utc)
         self._workflow_alias = require_text("workflow_alias", self.workflow_alias)
         self._start_parameters = serialise_parameters(self.parameters)
         return self.execute_resumable(context)
@@ -161,38 +161,60 @@ class StartWorkflowOperator(ResumableJobMixin, BaseOperator):
             "model_id": instance.model_id,
             "model_version": instance.model_version,
             "created_on": created_on.isoformat(),
+            # A clear changes these, a retry does not: they tell the two apart on the next try.
+            "max_tries": context["ti"].max_tries,
+            "clear_number": getattr(context.get("dag_run"), "clear_number", None),
         }
 
     def get_job_status(self, external_id: Any, context: Context) -> str:
-        """Read the status of the instance an earlier try started."""
+        """Read the status of the instance an earlier try started, or say why a new one is due."""
+        from airflow_provider_domo_workflows.client import is_transient
+
         record = external_id
-        if not isinstance(record, dict) or record.get("workflow_alias") != self._workflow_alias:
-            self.log.info("The instance recorded by an earlier try is of another workflow: starting anew.")
+        if not isinstance(record, dict) or not self._same_workflow(record):
+            self.log.warning("The instance recorded by an earlier try is of another workflow: starting anew.")
             return _OTHER_WORKFLOW
-        metric = self.hook.find_instance_metric(
-            self._workflow_alias, record["instance_id"], created_after=_created_on(record)
-        )
+        if record.get("max_tries") != context["ti"].max_tries or record.get("clear_number") != getattr(
+            context.get("dag_run"), "clear_number", None
+        ):
+            self.log.info(
+                "The task was cleared since instance %s started: starting anew.", record["instance_id"]
+            )
+            return _CLEARED
+        try:
+            metric = self.hook.find_instance_metric(
+                record["workflow_alias"], record["instance_id"], created_after=_created_on(record)
+            )
+        except Exception as error:
+            if not is_transient(error):
+                raise
+            # Re-attaching is the safe side: the instance may well be running.
+            self.log.warning(
+                "Could not read instance %s now (%s): re-attaching to it.", record["instance_id"], error
+            )
+            return _UNREADABLE
+        self._prior_metric = metric
         status = _NOT_LISTED if metric is None else str(metric.status.state.value)
         self.log.info(
             "An earlier try started instance %s of Domo workflow %r; it is %s: %s.",
             record["instance_id"],
-            self._workflow_alias,
+            record["workflow_alias"],
             status,
             "starting anew" if status in ("FAILED", "CANCELED") else "not starting it again",
         )
         return status
 
     def is_job_active(self, status: str) -> bool:
-        """Whether an earlier try's instance is still worth waiting on (not listed counts)."""
+        """Whether an earlier try's instance is still worth waiting on (not listed or unreadable count)."""
         from airflow_provider_domo_workflows.client import Outcome, WorkflowStatus, outcome_of
 
-        return status != _OTHER_WORKFLOW and outcome_of(WorkflowStatus.parse(status)) is Outcome.WAIT
+        return status not in _START_ANEW and outcome_of(WorkflowStatus.parse(status)) is Outcome.WAIT
 
     def is_job_succeeded(self, status: str) -> bool:
         """Whether an earlier try's instance has COMPLETED."""
         from airflow_provider_domo_workflows.client import Outcome, WorkflowStatus, outcome_of
 
-        return status != _OTHER_WORKFLOW and outcome_of(WorkflowStatus.parse(status)) is Outcome.SUCCEED
+        return status not in _START_ANEW and outcome_of(WorkflowStatus.parse(status)) is Outcome.SUCCEED
 
     # The mixin declares None, but returns this method's value as the task's result when it re-attaches
     # to an earlier try's instance: returning the id keeps return_value the instance id in that path too.
@@ -209,6 +231,9 @@ class StartWorkflowOperator(ResumableJobMixin, BaseOperator):
     def get_job_result(self, external_id: Any, context: Context) -> str:
         """The instance id: the task's return value, whether it was started now or by an earlier try."""
         self._attach(context, external_id)
+        if self.wait_for_completion and self._prior_metric is not None:
+            # An earlier try's instance that has COMPLETED: its metric is published as a wait would.
+            self._finish(context, self._prior_metric)
         return str(external_id["instance_id"])
 
     # --- waiting ----------------------------------------------------------------------------------
@@ -224,13 +249,13 @@ class StartWorkflowOperator(ResumableJobMixin, BaseOperator):
                 raise DomoTriggerEventError(
                     f"The Domo trigger's event names no instance ({event!r}); failing closed."
                 )
-            metric = read_event(event)
+            metric = read_event(event, record["instance_id"])
         except DomoTriggerEventError:
             if record is not None:
                 self._cancel_if_giving_up(context, record)
             raise
         if metric is None:
-            self._cancel_after_timeout(record)
+            self._end_after_timeout(context, record, event.get("deadline_source", "timeout"))
         else:
             self._finish(context, metric)
         return str(record["instance_id"])
@@ -240,42 +265,55 @@ class StartWorkflowOperator(ResumableJobMixin, BaseOperator):
         record = self._instance
         if not (self.cancel_on_kill and self.wait_for_completion and record):
             return
-        status = self.hook.cancel_instance(
+        metric = self.hook.cancel_instance(
             record["workflow_alias"], record["instance_id"], created_after=_created_on(record)
         )
         self.log.warning(
             "The task was killed: cancelled Domo instance %s of workflow %r; it is now %s.",
             record["instance_id"],
             record["workflow_alias"],
-            status,
+            metric.status if metric is not None else "not listed",
+        )
+
+    def _deadline(self, context: Context, record: dict[str, Any]) -> Deadline | None:
+        from airflow_provider_domo_workflows.waits import wait_deadline
+
+        # ``timeout`` counts from the instance's start, so that retries re-attaching to it do not extend it.
+        started = getattr(self, "_execute_started", None) or datetime.now(timezone.utc)
+        return wait_deadline(
+            context,
+            timeout=self.timeout,
+            timeout_from=_created_on(record) or started,
+            execute_started=started,
         )
 
     def _defer(self, context: Context, record: dict[str, Any]) -> None:
         from airflow_provider_domo_workflows.triggers.domo_workflows import WorkflowInstanceTrigger
-        from airflow_provider_domo_workflows.waits import wait_deadline
+        from airflow_provider_domo_workflows.waits import deferral_timeout
 
-        deadline = wait_deadline(context, self.timeout)
+        deadline = self._deadline(context, record)
         self.defer(
             trigger=WorkflowInstanceTrigger(
                 workflow_alias=record["workflow_alias"],
                 instance_id=record["instance_id"],
                 domo_conn_id=self.domo_conn_id,
                 created_after=record["created_on"],
-                poll_interval=float(self.poll_interval),
-                deadline=deadline.isoformat() if deadline else None,
+                poll_interval=self.poll_interval,
+                deadline=deadline.at.isoformat() if deadline else None,
+                deadline_source=deadline.source if deadline else "timeout",
                 cancel_on_kill=self.cancel_on_kill,
             ),
             method_name="execute_complete",
-            timeout=(deadline - datetime.now(timezone.utc) + DEFERRAL_BACKSTOP) if deadline else None,
+            timeout=deferral_timeout(deadline),
         )
 
     def _wait(self, context: Context, record: dict[str, Any]) -> None:
         from airflow_provider_domo_workflows.client import DomoWorkflowsError, Outcome, outcome_of
-        from airflow_provider_domo_workflows.waits import READ_FAILED, StatusLog, read_instance, wait_deadline
+        from airflow_provider_domo_workflows.waits import READ_FAILED, StatusLog, read_instance
 
         instance_id, created_after = record["instance_id"], _created_on(record)
         status_log = StatusLog(self.log, record["workflow_alias"], instance_id)
-        deadline = wait_deadline(context, self.timeout)
+        deadline = self._deadline(context, record)
         try:
             while True:
                 metric = read_instance(
@@ -288,13 +326,19 @@ class StartWorkflowOperator(ResumableJobMixin, BaseOperator):
                     if outcome_of(metric.status) is not Outcome.WAIT:
                         self._finish(context, metric)
                         return
-                remaining = (deadline - datetime.now(timezone.utc)).total_seconds() if deadline else None
-                if remaining is not None and remaining <= 0:
-                    self._cancel_after_timeout(record)
-                time.sleep(self.poll_interval if remaining is None else min(self.poll_interval, remaining))
+                if deadline is not None and deadline.seconds_left() <= 0:
+                    self._end_after_timeout(context, record, deadline.source)
+                    return
+                left = deadline.seconds_left() if deadline is not None else self.poll_interval
+                time.sleep(max(0.0, min(self.poll_interval, left)))
         except DomoWorkflowsError:
             self._cancel_if_giving_up(context, record)
             raise
+
+    def _same_workflow(self, record: Mapping[str, Any]) -> bool:
+        """Whether a record is of the workflow this task starts, named by alias or by model id."""
+        names = {str(record.get("workflow_alias", "")).lower(), str(record.get("model_id") or "").lower()}
+        return self._workflow_alias.lower() in names
 
     def _attach(self, context: Context, record: dict[str, Any]) -> None:
         """Remember the instance (for ``on_kill``) and publish it: XComs and the instance link."""
@@ -320,15 +364,29 @@ class StartWorkflowOperator(ResumableJobMixin, BaseOperator):
         context["ti"].xcom_push(key=INSTANCE_METRIC_XCOM_KEY, value=metric.to_json_dict())
         raise_if_failed(self._instance["workflow_alias"] if self._instance else self.workflow_alias, metric)
 
-    def _cancel_after_timeout(self, record: dict[str, Any]) -> None:
+    def _end_after_timeout(self, context: Context, record: dict[str, Any], setting: str) -> None:
+        """Cancel the instance after the wait ran out; it may have ended meanwhile, and then that counts."""
+        from airflow_provider_domo_workflows.client import WorkflowState
         from airflow_provider_domo_workflows.exceptions import DomoWorkflowTimeoutError
 
-        status = self.hook.cancel_instance(
+        metric = self.hook.cancel_instance(
             record["workflow_alias"], record["instance_id"], created_after=_created_on(record)
         )
+        if (
+            metric is not None
+            and metric.status.is_terminal
+            and metric.status.state is not WorkflowState.CANCELED
+        ):
+            self.log.info(
+                "Instance %s ended %s just as the wait ran out.", record["instance_id"], metric.status
+            )
+            self._finish(context, metric)
+            return
+        if metric is not None:
+            context["ti"].xcom_push(key=INSTANCE_METRIC_XCOM_KEY, value=metric.to_json_dict())
         message = (
             f"Domo instance {record['instance_id']} of workflow {record['workflow_alias']!r} did not end "
-            f"within the wait's timeout; cancelled it (now {status})."
+            f"before the wait's {setting}; cancelled it (now {metric.status if metric else 'not listed'})."
         )
         self.log.warning(message)
         raise DomoWorkflowTimeoutError(message)
@@ -339,7 +397,7 @@ class StartWorkflowOperator(ResumableJobMixin, BaseOperator):
         if ti.try_number <= ti.max_tries:
             return  # the retry re-attaches to the instance
         try:
-            status = self.hook.cancel_instance(
+            metric = self.hook.cancel_instance(
                 record["workflow_alias"], record["instance_id"], created_after=_created_on(record)
             )
         except Exception as error:
@@ -348,7 +406,7 @@ class StartWorkflowOperator(ResumableJobMixin, BaseOperator):
         self.log.warning(
             "Last try failed while waiting: cancelled Domo instance %s (now %s).",
             record["instance_id"],
-            status,
+            metric.status if metric is not None else "not listed",
         )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -11,7 +11,7 @@ from airflow.sdk import BaseSensorOperator
 from airflow.sdk.configuration import conf
 
 from airflow_provider_domo_workflows.constants import DEFAULT_CONN_ID, INSTANCE_METRIC_XCOM_KEY
-from airflow_provider_domo_workflows.operators.domo_workflows import require_text
+from airflow_provider_domo_workflows.validation import check_interval, require_text
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -19,10 +19,6 @@ if TYPE_CHECKING:
     from airflow_provider_domo_workflows.client import InstanceMetric
     from airflow_provider_domo_workflows.hooks.domo_workflows import DomoWorkflowsHook
     from airflow_provider_domo_workflows.waits import StatusLog
-
-# A safety net should the trigger itself stop working: the trigger ends the wait at its own deadline
-# first, and this only fires that long after it.
-DEFERRAL_BACKSTOP = timedelta(minutes=5)
 
 
 class WorkflowCompletionSensor(BaseSensorOperator):
@@ -82,6 +78,7 @@ class WorkflowCompletionSensor(BaseSensorOperator):
         self.deferrable = deferrable
         self.cancel_on_kill = cancel_on_kill
         self._status_log: StatusLog | None = None
+        self._search_from: datetime | None = started_after
 
     @cached_property
     def hook(self) -> DomoWorkflowsHook:
@@ -95,33 +92,41 @@ class WorkflowCompletionSensor(BaseSensorOperator):
         if not self.deferrable:
             return super().execute(context)
         from airflow_provider_domo_workflows.triggers.domo_workflows import WorkflowInstanceTrigger
-        from airflow_provider_domo_workflows.waits import wait_deadline
+        from airflow_provider_domo_workflows.waits import deferral_timeout, wait_deadline
 
         workflow_alias, instance_id, started_after = self._target(context)
-        deadline = wait_deadline(context, self.timeout)
+        now = datetime.now(timezone.utc)
+        # As when poking, the sensor's timeout counts from the start of this try.
+        deadline = wait_deadline(context, timeout=self.timeout, timeout_from=now, execute_started=now)
         self.defer(
             trigger=WorkflowInstanceTrigger(
                 workflow_alias=workflow_alias,
                 instance_id=instance_id,
                 domo_conn_id=self.domo_conn_id,
                 created_after=started_after.isoformat(),
-                poll_interval=float(self.poke_interval),
-                deadline=deadline.isoformat() if deadline else None,
+                poll_interval=check_interval("poke_interval", self.poke_interval),
+                deadline=deadline.at.isoformat() if deadline else None,
+                deadline_source=deadline.source if deadline else "timeout",
                 cancel_on_kill=self.cancel_on_kill,
             ),
             method_name="execute_complete",
-            timeout=_backstop(deadline),
+            timeout=deferral_timeout(deadline),
         )
 
     def execute_complete(self, context: Context, event: Any = None) -> None:
         """Resume after the trigger: succeed, fail, or time out, as a poke would have."""
-        from airflow.sdk.exceptions import AirflowSensorTimeout
+        from airflow.sdk.exceptions import AirflowSensorTimeout, AirflowTaskTimeout
 
         from airflow_provider_domo_workflows.waits import read_event
 
-        metric = read_event(event)
+        _, instance_id, _ = self._target(context)
+        metric = read_event(event, instance_id)
         if metric is None:
-            raise AirflowSensorTimeout(f"Sensor timed out waiting for the Domo instance: {event['message']}.")
+            message = f"Timed out waiting for Domo instance {instance_id}: {event.get('message')}."
+            if event.get("deadline_source") == "execution_timeout":
+                # As Airflow ends a poking sensor at its execution_timeout: a retryable failure.
+                raise AirflowTaskTimeout(message)
+            raise AirflowSensorTimeout(message)
         self._finish(context, metric)
 
     def poke(self, context: Context) -> bool:
@@ -160,6 +165,7 @@ class WorkflowCompletionSensor(BaseSensorOperator):
         workflow_alias = require_text("workflow_alias", self.workflow_alias)
         instance_id = check_instance_id(require_text("instance_id", self.instance_id))
         started_after = self.started_after or context["dag_run"].run_after
+        self._search_from = started_after
         return workflow_alias, instance_id, started_after
 
     def _log_for(self, context: Context, workflow_alias: str, instance_id: str) -> StatusLog:
@@ -175,9 +181,3 @@ class WorkflowCompletionSensor(BaseSensorOperator):
 
         context["ti"].xcom_push(key=INSTANCE_METRIC_XCOM_KEY, value=metric.to_json_dict())
         raise_if_failed(self.workflow_alias, metric)
-
-
-def _backstop(deadline: datetime | None) -> timedelta | None:
-    if deadline is None:
-        return None
-    return deadline - datetime.now(timezone.utc) + DEFERRAL_BACKSTOP

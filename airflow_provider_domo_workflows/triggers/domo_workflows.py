@@ -11,6 +11,8 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_domo_workflows.constants import DEFAULT_CONN_ID
 
+ON_KILL_CONFIRM_SECONDS = 20.0
+
 
 class WorkflowInstanceTrigger(BaseTrigger):
     """
@@ -27,6 +29,8 @@ class WorkflowInstanceTrigger(BaseTrigger):
     :param created_after: ISO-8601 time before the instance was created, to narrow the search.
     :param poll_interval: seconds between two reads of the instance's status.
     :param deadline: ISO-8601 time at which the wait ends with a timeout event; ``None`` waits forever.
+    :param deadline_source: the setting behind the deadline (``timeout`` or ``execution_timeout``),
+        echoed in the timeout event so that the task ends as it would have without deferring.
     :param cancel_on_kill: cancel the instance when a user kills the task.
     """
 
@@ -39,6 +43,7 @@ class WorkflowInstanceTrigger(BaseTrigger):
         created_after: str | None = None,
         poll_interval: float = 30.0,
         deadline: str | None = None,
+        deadline_source: str = "timeout",
         cancel_on_kill: bool = False,
     ) -> None:
         super().__init__()
@@ -48,6 +53,7 @@ class WorkflowInstanceTrigger(BaseTrigger):
         self.created_after = created_after
         self.poll_interval = poll_interval
         self.deadline = deadline
+        self.deadline_source = deadline_source
         self.cancel_on_kill = cancel_on_kill
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
@@ -61,6 +67,7 @@ class WorkflowInstanceTrigger(BaseTrigger):
                 "created_after": self.created_after,
                 "poll_interval": self.poll_interval,
                 "deadline": self.deadline,
+                "deadline_source": self.deadline_source,
                 "cancel_on_kill": self.cancel_on_kill,
             },
         )
@@ -106,11 +113,21 @@ class WorkflowInstanceTrigger(BaseTrigger):
                         message = (
                             f"instance {self.instance_id} was {last_status} at the deadline {self.deadline}"
                         )
-                        yield TriggerEvent(self._event({"status": EVENT_TIMEOUT, "message": message}))
+                        timeout = {
+                            "status": EVENT_TIMEOUT,
+                            "message": message,
+                            "deadline_source": self.deadline_source,
+                        }
+                        yield TriggerEvent(self._event(timeout))
                         return
                     await asyncio.sleep(min(self.poll_interval, remaining))
-        except (DomoWorkflowsError, ValueError) as error:
-            yield TriggerEvent(self._event({"status": EVENT_ERROR, "message": str(error)}))
+        except Exception as error:
+            # Whatever went wrong (a connection missing from the triggerer's environment, a bug), the
+            # task must hear of it and decide, rather than the trigger dying without an event.
+            message = (
+                str(error) if isinstance(error, DomoWorkflowsError) else f"{type(error).__name__}: {error}"
+            )
+            yield TriggerEvent(self._event({"status": EVENT_ERROR, "message": message}))
 
     def _event(self, payload: dict[str, Any]) -> dict[str, Any]:
         # Every event names the instance, so the task can act on it (cancel it) whatever the event says.
@@ -127,14 +144,18 @@ class WorkflowInstanceTrigger(BaseTrigger):
 
         if not self.cancel_on_kill:
             return
-        status = await DomoWorkflowsHook(self.domo_conn_id).acancel_instance(
-            self.workflow_alias, self.instance_id, created_after=_parse_time(self.created_after)
+        # Airflow gives on_kill 30 s: the cancel is sent first, then confirmed for at most 20 s.
+        metric = await DomoWorkflowsHook(self.domo_conn_id).acancel_instance(
+            self.workflow_alias,
+            self.instance_id,
+            created_after=_parse_time(self.created_after),
+            confirm_timeout=ON_KILL_CONFIRM_SECONDS,
         )
         self.log.info(
             "The task was killed: cancelled Domo instance %s of workflow %r; it is now %s.",
             self.instance_id,
             self.workflow_alias,
-            status if status is not None else "not listed",
+            metric.status if metric is not None else "not listed",
         )
 
 

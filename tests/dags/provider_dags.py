@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from airflow.sdk import DAG
@@ -96,3 +96,30 @@ SCRIPTED_START_DAG = start_dag(
     "start_against_scripted_server", domo_conn_id="domo_scripted", retries=2, retry_delay=0, deferrable=False
 )
 globals()[SCRIPTED_START_DAG.dag_id] = SCRIPTED_START_DAG
+
+
+class CrashAfterCompletionOperator(StartWorkflowOperator):
+    """Dies on its first try just after its instance COMPLETED, before the task could succeed."""
+
+    def _finish(self, context: Any, metric: Any) -> None:
+        if context["ti"].try_number == 1:
+            raise RuntimeError("simulated worker crash after the instance completed")
+        super()._finish(context, metric)
+
+
+RETRY_AFTER_COMPLETION_DAG = start_dag(
+    "operator_retry_after_completion",
+    CrashAfterCompletionOperator,
+    retries=1,
+    retry_delay=0,
+    deferrable=False,
+)
+EXECUTION_TIMEOUT_DAGS = {
+    deferrable: start_dag(
+        f"operator_execution_timeout_{'deferred' if deferrable else 'sync'}",
+        deferrable=deferrable,
+        execution_timeout=timedelta(seconds=3),
+    )
+    for deferrable in (True, False)
+}
+globals().update({dag.dag_id: dag for dag in [RETRY_AFTER_COMPLETION_DAG, *EXECUTION_TIMEOUT_DAGS.values()]})
