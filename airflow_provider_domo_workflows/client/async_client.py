@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 
 import httpx
@@ -14,7 +15,7 @@ from airflow_provider_domo_workflows.client.client import (
     http_settings,
     parse_answer,
     read_json,
-    search_instance,
+    search_instances,
     transport_error,
 )
 from airflow_provider_domo_workflows.client.config import DomoConnectionConfig
@@ -58,15 +59,29 @@ class AsyncDomoWorkflowsClient:
         page_size: int = DEFAULT_PAGE_SIZE,
     ) -> InstanceMetric | None:
         """Find one instance's metric by paging ``/overall``; ``None`` when it is not listed (yet)."""
-        search = search_instance(
-            workflow_alias, instance_id, created_after=created_after, page_size=page_size
+        found = await self.find_instance_metrics(
+            workflow_alias, [instance_id], created_after=created_after, page_size=page_size
+        )
+        return next(iter(found.values()), None)
+
+    async def find_instance_metrics(
+        self,
+        workflow_alias: str,
+        instance_ids: Iterable[str],
+        *,
+        created_after: datetime | None = None,
+        page_size: int = DEFAULT_PAGE_SIZE,
+    ) -> dict[str, InstanceMetric]:
+        """Find several instances' metrics in one paging of ``/overall``, by canonical instance id."""
+        search = search_instances(
+            workflow_alias, instance_ids, created_after=created_after, page_size=page_size
         )
         try:
             request = next(search)
             while True:
                 request = search.send(read_json(await self._send(request), request, self.config.token))
         except StopIteration as done:
-            result: InstanceMetric | None = done.value
+            result: dict[str, InstanceMetric] = done.value
             return result
 
     async def cancel_instance(self, instance_id: str) -> WorkflowInstance:

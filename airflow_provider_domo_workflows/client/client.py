@@ -227,8 +227,9 @@ def parse_started_instance(response: httpx.Response, request: ApiRequest, secret
         raise
 
 
-# Yields requests, is sent each answer's JSON body, returns the instance's metric or None.
+# Yield requests, are sent each answer's JSON body, return what they found.
 InstanceSearch = Generator[ApiRequest, Any, InstanceMetric | None]
+InstancesSearch = Generator[ApiRequest, Any, dict[str, InstanceMetric]]
 
 
 class DomoWorkflowsClient:
@@ -440,20 +441,22 @@ def metrics_request(
     return ApiRequest("GET", f"/models/{_segment('workflow_alias', workflow_alias)}/overall", params=params)
 
 
-def search_instance(
-    workflow_alias: str, instance_id: str, *, created_after: datetime | None, page_size: int
-) -> InstanceSearch:
+def search_instances(
+    workflow_alias: str, instance_ids: Iterable[str], *, created_after: datetime | None, page_size: int
+) -> InstancesSearch:
     """
-    Page ``/overall`` until one instance turns up: a generator that yields requests and is sent answers.
+    Page ``/overall`` until some instances turn up: a generator that yields requests and is sent answers.
 
-    The order of ``instanceMetric`` is undocumented, so every page of the window is read until the
-    instance is found, a page comes back empty, or a page brings no instance not seen before (a
-    server that ignores ``offset``). It ends on an empty page rather than a short one, because a
-    server may cap ``limit`` below what was asked. Only the instance's own row must be well formed:
-    an odd row or counter elsewhere on the page does not stop the search.
+    It returns the metric of each instance found, by canonical id. The order of ``instanceMetric``
+    is undocumented, so every page of the window is read until all the instances are found, a page
+    comes back empty, or a page brings no instance not seen before (a server that ignores
+    ``offset``). It ends on an empty page rather than a short one, because a server may cap
+    ``limit`` below what was asked. Only the rows of the instances sought must be well formed: an
+    odd row or counter elsewhere on the page does not stop the search.
     """
-    wanted = check_instance_id(instance_id)
+    wanted = {check_instance_id(instance_id) for instance_id in instance_ids}
     after = created_after - CLOCK_SKEW_MARGIN if created_after is not None else None
+    found: dict[str, InstanceMetric] = {}
     offset = 0
     seen: set[str] = set()
     for _ in range(MAX_PAGES):
@@ -467,16 +470,27 @@ def search_instance(
                 path=request.path,
                 hint="The answer is not a WorkflowMetrics as documented (instanceMetric: not a list).",
             )
-        rows = [row for row in rows or [] if isinstance(row, dict)]
-        ids = [str(row.get("instanceId", "")).strip().lower() for row in rows]
-        if wanted in ids:
-            return validate_row(rows[ids.index(wanted)], request)
-        new_ids = set(ids) - seen
-        if not new_ids:
-            return None
-        seen |= new_ids
-        offset += len(rows)
-    return None
+        page_ids: set[str] = set()
+        for row in rows or []:
+            row_id = str(row.get("instanceId", "")).strip().lower() if isinstance(row, dict) else ""
+            page_ids.add(row_id)
+            if row_id in wanted and row_id not in found:
+                found[row_id] = validate_row(row, request)
+        if len(found) == len(wanted) or not page_ids - seen:
+            return found
+        seen |= page_ids
+        offset += len(rows or [])
+    return found
+
+
+def search_instance(
+    workflow_alias: str, instance_id: str, *, created_after: datetime | None, page_size: int
+) -> InstanceSearch:
+    """The search for one instance: its metric, or ``None`` when it is not listed (yet)."""
+    found = yield from search_instances(
+        workflow_alias, [instance_id], created_after=created_after, page_size=page_size
+    )
+    return next(iter(found.values()), None)
 
 
 def validate_row(row: dict[str, Any], request: ApiRequest) -> InstanceMetric:

@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_domo_workflows.constants import DEFAULT_CONN_ID
 
+if TYPE_CHECKING:
+    from airflow_provider_domo_workflows.client.shared import SharedWorkflowReader
+
 ON_KILL_CONFIRM_SECONDS = 20.0
+# A read asked for up to this long before a wait woke is fresh enough for it: waits on one tick share it.
+SHARE_SECONDS = 1.0
 
 
 class WorkflowInstanceTrigger(BaseTrigger):
@@ -74,60 +80,64 @@ class WorkflowInstanceTrigger(BaseTrigger):
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Yield one event: the instance ended, the deadline passed, or an error stopped the wait."""
-        from airflow_provider_domo_workflows.client import (
-            DomoWorkflowsError,
-            Outcome,
-            is_transient,
-            outcome_of,
-        )
+        from airflow_provider_domo_workflows.client import DomoWorkflowsError
+        from airflow_provider_domo_workflows.client.shared import shared_reader
         from airflow_provider_domo_workflows.hooks.domo_workflows import DomoWorkflowsHook
-        from airflow_provider_domo_workflows.waits import EVENT_ERROR, EVENT_TIMEOUT, ended_event
+        from airflow_provider_domo_workflows.waits import EVENT_ERROR
 
-        created_after = _parse_time(self.created_after)
-        deadline = _parse_time(self.deadline)
-        last_status = "unknown"
         try:
-            async with await DomoWorkflowsHook(self.domo_conn_id).aget_async_client() as client:
-                while True:
-                    try:
-                        metric = await client.find_instance_metric(
-                            self.workflow_alias, self.instance_id, created_after=created_after
-                        )
-                    except DomoWorkflowsError as error:
-                        if not is_transient(error):
-                            raise
-                        # Domo or the network failed this once: the instance runs on, so does the wait.
-                        self.log.warning(
-                            "Reading Domo instance %s failed; will try again: %s", self.instance_id, error
-                        )
-                    else:
-                        status = str(metric.status) if metric is not None else "not listed yet"
-                        if status != last_status:
-                            self.log.info("Domo instance %s is %s.", self.instance_id, status)
-                            last_status = status
-                        if metric is not None and outcome_of(metric.status) is not Outcome.WAIT:
-                            yield TriggerEvent(self._event(ended_event(metric)))
-                            return
-                    remaining = _seconds_until(deadline)
-                    if remaining <= 0:
-                        message = (
-                            f"instance {self.instance_id} was {last_status} at the deadline {self.deadline}"
-                        )
-                        timeout = {
-                            "status": EVENT_TIMEOUT,
-                            "message": message,
-                            "deadline_source": self.deadline_source,
-                        }
-                        yield TriggerEvent(self._event(timeout))
-                        return
-                    await asyncio.sleep(min(self.poll_interval, remaining))
+            config = await DomoWorkflowsHook(self.domo_conn_id).aget_config()
+            async with shared_reader(config, self.workflow_alias) as reader:
+                with reader.watch(self.instance_id, _parse_time(self.created_after)):
+                    payload = await self._wait_for_end(reader)
         except Exception as error:
             # Whatever went wrong (a connection missing from the triggerer's environment, a bug), the
             # task must hear of it and decide, rather than the trigger dying without an event.
             message = (
                 str(error) if isinstance(error, DomoWorkflowsError) else f"{type(error).__name__}: {error}"
             )
-            yield TriggerEvent(self._event({"status": EVENT_ERROR, "message": message}))
+            payload = {"status": EVENT_ERROR, "message": message}
+        yield TriggerEvent(self._event(payload))
+
+    async def _wait_for_end(self, reader: SharedWorkflowReader) -> dict[str, Any]:
+        """Poll on the shared clock grid until the instance ends or the deadline passes."""
+        from airflow_provider_domo_workflows.client import (
+            DomoWorkflowsError,
+            Outcome,
+            is_transient,
+            outcome_of,
+        )
+        from airflow_provider_domo_workflows.waits import EVENT_TIMEOUT, ended_event
+
+        loop = asyncio.get_running_loop()
+        deadline = _parse_time(self.deadline)
+        # Never older than a fraction of this wait's own interval, whatever the other waits accept.
+        share_seconds = min(SHARE_SECONDS, self.poll_interval / 4)
+        last_status = "unknown"
+        while True:
+            woke = loop.time()
+            try:
+                # Shared with the other waits on this workflow that woke on the same tick.
+                metric = await reader.read(self.instance_id, fresher_than=woke - share_seconds)
+            except DomoWorkflowsError as error:
+                if not is_transient(error):
+                    raise
+                # Domo or the network failed this once: the instance runs on, so does the wait.
+                self.log.warning(
+                    "Reading Domo instance %s failed; will try again: %s", self.instance_id, error
+                )
+            else:
+                status = str(metric.status) if metric is not None else "not listed yet"
+                if status != last_status:
+                    self.log.info("Domo instance %s is %s.", self.instance_id, status)
+                    last_status = status
+                if metric is not None and outcome_of(metric.status) is not Outcome.WAIT:
+                    return ended_event(metric)
+            remaining = _seconds_until(deadline)
+            if remaining <= 0:
+                message = f"instance {self.instance_id} was {last_status} at the deadline {self.deadline}"
+                return {"status": EVENT_TIMEOUT, "message": message, "deadline_source": self.deadline_source}
+            await asyncio.sleep(min(_until_next_tick(self.poll_interval), remaining))
 
     def _event(self, payload: dict[str, Any]) -> dict[str, Any]:
         # Every event names the instance, so the task can act on it (cancel it) whatever the event says.
@@ -161,6 +171,11 @@ class WorkflowInstanceTrigger(BaseTrigger):
 
 def _parse_time(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
+
+
+def _until_next_tick(poll_interval: float) -> float:
+    """Seconds to the next multiple of ``poll_interval`` on the wall clock, where waits wake together."""
+    return poll_interval - time.time() % poll_interval
 
 
 def _seconds_until(deadline: datetime | None) -> float:
