@@ -1,0 +1,188 @@
+"""The cost of one sensor poke finding a freshly started instance, against the size of its history.
+
+For each history size (``--sizes``, default 10, 1,000, 10,000 and 100,000 past instances), a fresh emulator
+(``EmulatorServer`` on loopback, default order: oldest first, so the new instance comes last) gets that
+history, and one ``AddTwoNumbers`` instance is started through ``DomoWorkflowsClient``. Then one search is
+measured as the sensor does it: ``find_instance_metric(..., created_after=<the DAG run's start>)``, taken as
+the instance's ``created_on`` less one minute. Beside it, the naive full scan: the same search with
+``created_after=None``, which pages the whole history.
+
+For each search the script reports the requests and response bytes the emulator logged (``request_log``
+entries after a mark taken just before the search) and the wall time, the median of ``--repeats`` searches
+(default 5; ``--full-scan-repeats`` for the full scan, default the same; one full scan of 100,000 takes tens
+of seconds). The client's connection is already open from the start request, as a sensor's hook keeps it
+open between pokes.
+
+Goal: the narrowed poke's time and bytes at 100,000 are within 1.5x of those at 10.
+
+Run::
+
+    .venv/bin/python bench/poll_cost.py [--sizes 10,1000,10000,100000] [--repeats 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+from airflow_provider_domo_workflows.client import DomoConnectionConfig, DomoWorkflowsClient, InstanceMetric
+from airflow_provider_domo_workflows.emulator import EmulatorServer, EmulatorState
+
+WORKFLOW = "AddTwoNumbers"
+DEFAULT_SIZES = (10, 1_000, 10_000, 100_000)
+GOAL_RATIO = 1.5
+# The sensor's default started_after is the DAG run's start: a moment before the instance was created.
+RUN_STARTED_BEFORE_INSTANCE = timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class SearchCost:
+    """What one way of searching cost: requests and bytes of one search, median wall time of several."""
+
+    requests: int
+    response_bytes: int
+    median_seconds: float
+
+
+@dataclass(frozen=True)
+class Row:
+    """The two searches at one history size."""
+
+    history: int
+    narrowed: SearchCost
+    full_scan: SearchCost
+
+
+def measure_search(
+    state: EmulatorState, search: Callable[[], InstanceMetric | None], repeats: int
+) -> SearchCost:
+    """Run ``search`` ``repeats`` times; count the first one's requests and bytes, time every one."""
+    seconds = []
+    requests = response_bytes = 0
+    for index in range(repeats):
+        mark = len(state.request_log)
+        start = time.perf_counter()
+        found = search()
+        seconds.append(time.perf_counter() - start)
+        if found is None:
+            raise RuntimeError("The search did not find the instance it was measuring.")
+        if index == 0:
+            served = state.request_log[mark:]
+            requests, response_bytes = len(served), sum(record.response_bytes for record in served)
+    return SearchCost(requests, response_bytes, statistics.median(seconds))
+
+
+def measure_size(history: int, repeats: int, full_scan_repeats: int) -> Row:
+    """Start an emulator with ``history`` past instances, start one instance, and measure both searches."""
+    with EmulatorServer() as server:
+        server.state.add_history(WORKFLOW, history)
+        config = DomoConnectionConfig.build(host=server.url, token=server.token)
+        with DomoWorkflowsClient(config) as client:
+            instance = client.start_workflow(WORKFLOW, {"a": 1, "b": 2})
+            if instance.created_on is None:
+                raise RuntimeError("The emulator's start answer has no createdOn.")
+            run_started = instance.created_on - RUN_STARTED_BEFORE_INSTANCE
+            narrowed = measure_search(
+                server.state,
+                lambda: client.find_instance_metric(WORKFLOW, instance.id, created_after=run_started),
+                repeats,
+            )
+            full_scan = measure_search(
+                server.state,
+                lambda: client.find_instance_metric(WORKFLOW, instance.id, created_after=None),
+                full_scan_repeats,
+            )
+    return Row(history, narrowed, full_scan)
+
+
+def machine_info() -> str:
+    """One line on the machine: CPUs usable, CPU model, Python version."""
+    model = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return f"nproc {cpus}, CPU {model}, Python {platform.python_version()} ({sys.executable})"
+
+
+def report(rows: list[Row], repeats: int, full_scan_repeats: int) -> None:
+    """Print the table and the ratio of the largest history to the smallest."""
+    print(
+        f"\nOne search for a just-started instance; time is the median of {repeats} searches "
+        f"({full_scan_repeats} for the full scan)"
+    )
+    print(f"{'':>9} | {'narrowed (created_after = run start)':^36} | {'full scan (created_after=None)':^36}")
+    print(f"{'history':>9} | {'requests':>9}{'bytes':>13}{'ms':>14} | {'requests':>9}{'bytes':>13}{'ms':>14}")
+    for row in rows:
+        n, f = row.narrowed, row.full_scan
+        print(
+            f"{row.history:>9,} | {n.requests:>9,}{n.response_bytes:>13,}{n.median_seconds * 1000:>14.2f} | "
+            f"{f.requests:>9,}{f.response_bytes:>13,}{f.median_seconds * 1000:>14.2f}"
+        )
+    if len(rows) < 2:
+        return
+    small = min(rows, key=lambda row: row.history)
+    large = max(rows, key=lambda row: row.history)
+    time_ratio = large.narrowed.median_seconds / small.narrowed.median_seconds
+    bytes_ratio = large.narrowed.response_bytes / small.narrowed.response_bytes
+    verdict = "MET" if time_ratio <= GOAL_RATIO and bytes_ratio <= GOAL_RATIO else "NOT MET"
+    print(
+        f"\nNarrowed search, history {large.history:,} / history {small.history:,}: "
+        f"time {time_ratio:.2f}x, bytes {bytes_ratio:.2f}x"
+    )
+    print(f"Goal, both within {GOAL_RATIO:g}x: {verdict}")
+
+
+def parse_sizes(text: str) -> list[int]:
+    """Parse ``10,1000,10_000`` into history sizes."""
+    try:
+        sizes = [int(part.strip().replace("_", "")) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of integers") from None
+    if not sizes or any(size < 0 for size in sizes):
+        raise argparse.ArgumentTypeError("give at least one history size, none negative")
+    return sizes
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse the arguments, measure every size and print."""
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n", 1)[0])
+    parser.add_argument(
+        "--sizes",
+        type=parse_sizes,
+        default=list(DEFAULT_SIZES),
+        help="comma-separated history sizes (default: 10,1000,10000,100000)",
+    )
+    parser.add_argument(
+        "--repeats", type=int, default=5, help="searches timed per size (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--full-scan-repeats", type=int, default=None, help="full scans timed per size (default: --repeats)"
+    )
+    args = parser.parse_args(argv)
+    full_scan_repeats = args.repeats if args.full_scan_repeats is None else args.full_scan_repeats
+    if args.repeats < 1 or full_scan_repeats < 1:
+        parser.error("--repeats and --full-scan-repeats must be at least 1")
+    print(machine_info(), flush=True)
+    rows = []
+    for size in args.sizes:
+        print(f"history {size:,} ...", file=sys.stderr, flush=True)
+        rows.append(measure_size(size, args.repeats, full_scan_repeats))
+    report(rows, args.repeats, full_scan_repeats)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
