@@ -39,7 +39,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -47,6 +46,8 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from machine import machine_info  # bench/machine.py; scripts run from bench/ see it
 
 SDK = ("airflow.sdk",)
 SETS: dict[str, tuple[str, ...]] = {
@@ -151,20 +152,6 @@ def venv_pip() -> str:
     """The pip beside this interpreter, as a command to suggest."""
     pip = Path(sys.executable).with_name("pip")
     return str(pip) if pip.exists() else f"{sys.executable} -m pip"
-
-
-def machine_info() -> str:
-    """One line on the machine: CPUs usable, CPU model, Python version."""
-    model = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return f"nproc {cpus}, CPU {model}, Python {platform.python_version()} ({sys.executable})"
 
 
 def measure(runs: int, traced_runs: int) -> dict[str, Samples]:

@@ -23,15 +23,14 @@ Run::
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import statistics
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from pathlib import Path
+
+from machine import machine_info  # bench/machine.py; scripts run from bench/ see it
 
 from airflow_provider_domo_workflows.client import DomoConnectionConfig, DomoWorkflowsClient, InstanceMetric
 from airflow_provider_domo_workflows.emulator import EmulatorServer, EmulatorState
@@ -101,20 +100,6 @@ def measure_size(history: int, repeats: int, full_scan_repeats: int) -> Row:
                 full_scan_repeats,
             )
     return Row(history, narrowed, full_scan)
-
-
-def machine_info() -> str:
-    """One line on the machine: CPUs usable, CPU model, Python version."""
-    model = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return f"nproc {cpus}, CPU {model}, Python {platform.python_version()} ({sys.executable})"
 
 
 def report(rows: list[Row], repeats: int, full_scan_repeats: int) -> None:

@@ -24,7 +24,6 @@ import asyncio
 import json
 import logging
 import os
-import platform
 import random
 import resource
 import subprocess
@@ -37,6 +36,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import httpx
+from machine import machine_info  # bench/machine.py; scripts run from bench/ see it
 
 OVERALL_ROUTE = "/models/{workflow}/overall"
 END_STATES = ("COMPLETED", "FAILED", "CANCELED")
@@ -196,7 +196,7 @@ def main() -> int:
 
     workflows = ["AddTwoNumbers", *(f"Workflow{n}" for n in range(2, args.workflows + 1))]
     per_workflow = args.waits // len(workflows)
-    print(f"machine: {os.cpu_count()} cores, Python {platform.python_version()}, {platform.platform()}")
+    print(machine_info())
     with emulator_process() as url:
         os.environ["AIRFLOW_CONN_DOMO_WORKFLOWS_DEFAULT"] = json.dumps(
             {"conn_type": "domo_workflows", "host": url, "password": DEFAULT_TOKEN, "extra": {"timeout": 120}}
