@@ -98,7 +98,7 @@ def test_a_wrong_token_answers_401_and_the_error_names_the_password(domo_emulato
 
 def test_an_unreachable_host_gives_a_request_error_naming_the_url() -> None:
     # Port 9 (discard) on loopback has no listener here: the connection is refused at once.
-    config = DomoConnectionConfig.build(host="http://127.0.0.1:9", token="t", timeout=2)
+    config = DomoConnectionConfig.build(host="http://127.0.0.1:9", token="t", timeout=2, max_retries=0)
     with DomoWorkflowsClient(config) as client, pytest.raises(DomoRequestError, match=r"127\.0\.0\.1:9"):
         client.get_workflow_metrics("AddTwoNumbers")
 

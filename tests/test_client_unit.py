@@ -104,7 +104,8 @@ def make_client() -> Iterator[ClientFactory]:
     clients: list[DomoWorkflowsClient] = []
 
     def factory(handler: Handler, **settings: Any) -> DomoWorkflowsClient:
-        config = DomoConnectionConfig.build(**({"host": "acme", "token": TOKEN} | settings))
+        # Retries are off unless a test asks for them: each would sleep between tries.
+        config = DomoConnectionConfig.build(**({"host": "acme", "token": TOKEN, "max_retries": 0} | settings))
         client = DomoWorkflowsClient(config, transport=httpx.MockTransport(handler))
         clients.append(client)
         return client

@@ -36,6 +36,17 @@ def domo(monkeypatch: pytest.MonkeyPatch) -> Iterator[ScriptedServer]:
         yield server
 
 
+def without_retries(domo: ScriptedServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Point the default connection at the scripted server with retries off, to see a poke's own handling."""
+    connection = {
+        "conn_type": "domo_workflows",
+        "host": domo.url,
+        "password": "token",
+        "extra": {"max_retries": 0},
+    }
+    monkeypatch.setenv("AIRFLOW_CONN_DOMO_WORKFLOWS_DEFAULT", json.dumps(connection))
+
+
 @pytest.mark.usefixtures("airflow_db")
 def test_a_5xx_answer_to_a_start_is_never_retried_even_with_task_retries(domo: ScriptedServer) -> None:
     domo.answer("POST", GATEWAY_502)
@@ -89,7 +100,19 @@ def context() -> dict[str, Any]:
     [GATEWAY_502, Answer(503, {"status": 503}), Answer(429, {"status": 429}, headers={"Retry-After": "1"})],
     ids=["502", "503", "429"],
 )
-def test_a_transient_error_during_a_wait_keeps_the_sensor_waiting(domo: ScriptedServer, blip: Answer) -> None:
+def test_a_transient_error_is_tried_again_within_the_same_poke(domo: ScriptedServer, blip: Answer) -> None:
+    domo.answer("GET", metrics_page("IN_PROGRESS"), blip, metrics_page("COMPLETED"))
+    waiter, ctx = sensor(), context()
+
+    assert [waiter.poke(ctx), waiter.poke(ctx)] == [False, True]  # type: ignore[arg-type]
+    assert domo.count("GET") == 3
+
+
+@pytest.mark.parametrize("blip", [GATEWAY_502, Answer(503, {"status": 503})], ids=["502", "503"])
+def test_a_transient_error_left_after_retries_keeps_the_sensor_waiting(
+    domo: ScriptedServer, blip: Answer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    without_retries(domo, monkeypatch)
     domo.answer("GET", metrics_page("IN_PROGRESS"), blip, metrics_page("COMPLETED"))
     waiter, ctx = sensor(), context()
 

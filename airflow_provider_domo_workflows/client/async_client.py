@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 
 import httpx
 
@@ -20,6 +21,7 @@ from airflow_provider_domo_workflows.client.client import (
 )
 from airflow_provider_domo_workflows.client.config import DomoConnectionConfig
 from airflow_provider_domo_workflows.client.models import InstanceMetric, WorkflowInstance
+from airflow_provider_domo_workflows.client.retry import RetryPolicy
 
 
 class AsyncDomoWorkflowsClient:
@@ -38,6 +40,7 @@ class AsyncDomoWorkflowsClient:
         self, config: DomoConnectionConfig, *, transport: httpx.AsyncBaseTransport | None = None
     ) -> None:
         self.config = config
+        self.retry = RetryPolicy(config.max_retries, config.retry_max_wait)
         self._http = httpx.AsyncClient(**http_settings(config), transport=transport)
 
     async def __aenter__(self) -> AsyncDomoWorkflowsClient:
@@ -79,7 +82,7 @@ class AsyncDomoWorkflowsClient:
         try:
             request = next(search)
             while True:
-                request = search.send(read_json(await self._send(request), request, self.config.token))
+                request = search.send(await self._read(request))
         except StopIteration as done:
             result: dict[str, InstanceMetric] = done.value
             return result
@@ -89,7 +92,16 @@ class AsyncDomoWorkflowsClient:
         return await self._call(cancel_request(instance_id), WorkflowInstance)
 
     async def _call(self, request: ApiRequest, model: type[ModelT]) -> ModelT:
-        return parse_answer(await self._send(request), request, model, self.config.token)
+        async def attempt() -> ModelT:
+            return parse_answer(await self._send(request), request, model, self.config.token)
+
+        return await self.retry.acall(attempt)
+
+    async def _read(self, request: ApiRequest) -> Any:
+        async def attempt() -> Any:
+            return read_json(await self._send(request), request, self.config.token)
+
+        return await self.retry.acall(attempt)
 
     async def _send(self, request: ApiRequest) -> httpx.Response:
         url = self.config.api_root + request.path

@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Generator, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
 from urllib.parse import quote
 
@@ -17,6 +18,7 @@ from pydantic import BaseModel, ValidationError
 from airflow_provider_domo_workflows.client.config import DomoConnectionConfig
 from airflow_provider_domo_workflows.client.errors import DomoApiError, DomoRequestError
 from airflow_provider_domo_workflows.client.models import InstanceMetric, WorkflowInstance, WorkflowMetrics
+from airflow_provider_domo_workflows.client.retry import RetryPolicy
 
 TOKEN_HEADER = "X-DOMO-Developer-Token"
 DEFAULT_PAGE_SIZE = 200
@@ -163,7 +165,25 @@ def api_error(
         toe=toe,
         body_excerpt=excerpt,
         hint=hint or _HINTS.get(response.status_code),
+        retry_after=retry_after_seconds(response.headers.get("retry-after")),
     )
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """Read ``Retry-After``: a number of seconds, or an HTTP date; ``None`` when absent or unreadable."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return max(0.0, (moment - datetime.now(timezone.utc)).total_seconds())
 
 
 def _text(value: object, secret: str) -> str | None:
@@ -242,6 +262,7 @@ class DomoWorkflowsClient:
 
     def __init__(self, config: DomoConnectionConfig, *, transport: httpx.BaseTransport | None = None) -> None:
         self.config = config
+        self.retry = RetryPolicy(config.max_retries, config.retry_max_wait)
         self._http = httpx.Client(**http_settings(config), transport=transport)
 
     def __enter__(self) -> DomoWorkflowsClient:
@@ -314,7 +335,7 @@ class DomoWorkflowsClient:
         try:
             request = next(search)
             while True:
-                request = search.send(read_json(self._send(request), request, self.config.token))
+                request = search.send(self._read(request))
         except StopIteration as done:
             result: InstanceMetric | None = done.value
             return result
@@ -344,7 +365,12 @@ class DomoWorkflowsClient:
         raise api_error(response, request, self.config.token, hint=hint)
 
     def _call(self, request: ApiRequest, model: type[ModelT]) -> ModelT:
-        return parse_answer(self._send(request), request, model, self.config.token)
+        """A read or a cancel, tried again under the retry policy (a start never comes here)."""
+        return self.retry.call(lambda: parse_answer(self._send(request), request, model, self.config.token))
+
+    def _read(self, request: ApiRequest) -> Any:
+        """One page's JSON, tried again under the retry policy."""
+        return self.retry.call(lambda: read_json(self._send(request), request, self.config.token))
 
     def _send(self, request: ApiRequest, *, may_have_started: bool = False) -> httpx.Response:
         url = self.config.api_root + request.path

@@ -10,8 +10,12 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from airflow_provider_domo_workflows.client.retry import DEFAULT_MAX_RETRIES, DEFAULT_RETRY_MAX_WAIT
+
 DEFAULT_API_ROOT = "/api/workflow/v1"
 DEFAULT_TIMEOUT_SECONDS = 30.0
+MAX_RETRIES_LIMIT = 10
+MAX_RETRY_WAIT_LIMIT = 300.0
 # One request waiting longer than an hour is a hang, not patience; larger values also overflow clocks.
 MAX_TIMEOUT_SECONDS = 3600.0
 HOST_EXAMPLES = (
@@ -33,6 +37,8 @@ class DomoConnectionConfig:
     api_root: str = DEFAULT_API_ROOT
     timeout: float = DEFAULT_TIMEOUT_SECONDS
     verify: bool | str = True
+    max_retries: int = DEFAULT_MAX_RETRIES
+    retry_max_wait: float = DEFAULT_RETRY_MAX_WAIT
 
     @classmethod
     def build(
@@ -44,6 +50,8 @@ class DomoConnectionConfig:
         api_root: object = None,
         timeout: object = None,
         verify: object = None,
+        max_retries: object = None,
+        retry_max_wait: object = None,
     ) -> DomoConnectionConfig:
         """Validate user input and build a config; raise ``ValueError`` naming the field at fault."""
         if not token or not token.strip():
@@ -63,6 +71,8 @@ class DomoConnectionConfig:
             api_root=normalise_api_root(api_root),
             timeout=parse_timeout(timeout),
             verify=parse_verify(verify),
+            max_retries=parse_max_retries(max_retries),
+            retry_max_wait=parse_retry_max_wait(retry_max_wait),
         )
 
 
@@ -148,6 +158,34 @@ def parse_timeout(value: object) -> float:
         raise ValueError(
             f"extra 'timeout' is {value!r}: it must be a positive number of seconds up to "
             f"{MAX_TIMEOUT_SECONDS:g}, e.g. 30."
+        )
+    return seconds
+
+
+def parse_max_retries(value: object) -> int:
+    """Read how many times a read or a cancel is tried again: a whole number from 0 to 10 (default 3)."""
+    if value is None or value == "":
+        return DEFAULT_MAX_RETRIES
+    text = str(value).strip() if isinstance(value, str | int) and not isinstance(value, bool) else ""
+    if not text.isdigit() or int(text) > MAX_RETRIES_LIMIT:
+        raise ValueError(
+            f"extra 'max_retries' is {value!r}: give a whole number from 0 to {MAX_RETRIES_LIMIT}."
+        )
+    return int(text)
+
+
+def parse_retry_max_wait(value: object) -> float:
+    """Read the longest sleep between two tries, in seconds: more than 0, at most 300 (default 30)."""
+    if value is None or value == "":
+        return DEFAULT_RETRY_MAX_WAIT
+    seconds = math.nan
+    if isinstance(value, int | float | str) and not isinstance(value, bool):
+        with contextlib.suppress(ValueError, OverflowError):
+            seconds = float(value)
+    if not math.isfinite(seconds) or not 0 < seconds <= MAX_RETRY_WAIT_LIMIT:
+        raise ValueError(
+            f"extra 'retry_max_wait' is {value!r}: give a number of seconds above 0 and up to "
+            f"{MAX_RETRY_WAIT_LIMIT:g}."
         )
     return seconds
 

@@ -29,6 +29,7 @@ class DomoApiError(DomoWorkflowsError):
     :param toe: Domo's trace id, which Domo Support asks for.
     :param body_excerpt: the start of a body that was not a Domo error document.
     :param hint: what the user can do about it.
+    :param retry_after: seconds the server asked to wait before trying again (``Retry-After``).
     """
 
     def __init__(
@@ -42,7 +43,9 @@ class DomoApiError(DomoWorkflowsError):
         toe: str | None = None,
         body_excerpt: str | None = None,
         hint: str | None = None,
+        retry_after: float | None = None,
     ) -> None:
+        self.retry_after = retry_after
         self.status_code = status_code
         self.method = method
         self.path = path
@@ -82,6 +85,7 @@ _API_ERROR_FIELDS = (
     "toe",
     "body_excerpt",
     "hint",
+    "retry_after",
 )
 
 

@@ -45,7 +45,9 @@ class DomoWorkflowsHook(BaseHook):
     ``https://acme.domo.com`` or a full base URL such as the emulator's ``http://127.0.0.1:8765``),
     its ``password`` the developer access token, sent as ``X-DOMO-Developer-Token``. Extras:
     ``api_root`` (default ``/api/workflow/v1``; ``/domo/workflow/v1`` also works), ``timeout``
-    (seconds per request, default 30) and ``verify`` (TLS verification: true, false or a CA bundle path).
+    (seconds per request, default 30), ``verify`` (TLS verification: true, false or a CA bundle path),
+    ``max_retries`` (tries again after no answer, 429, 502, 503 or 504: default 3; never for a start)
+    and ``retry_max_wait`` (the longest sleep between tries and cap on ``Retry-After``: default 30 s).
 
     :param domo_conn_id: the Airflow connection id, default ``domo_workflows_default``.
     """
@@ -79,6 +81,8 @@ class DomoWorkflowsHook(BaseHook):
                 api_root=connection_extra(extras, "api_root"),
                 timeout=connection_extra(extras, "timeout"),
                 verify=connection_extra(extras, "verify"),
+                max_retries=connection_extra(extras, "max_retries"),
+                retry_max_wait=connection_extra(extras, "retry_max_wait"),
             )
         except ValueError as error:
             raise ValueError(f"Domo Workflows connection {self.domo_conn_id!r}: {error}") from None
