@@ -148,16 +148,21 @@ def normalise_api_root(value: object) -> str:
 
 def parse_timeout(value: object) -> float:
     """Read the request timeout in seconds: a finite positive number (default 30)."""
+    return _seconds("timeout", value, DEFAULT_TIMEOUT_SECONDS, MAX_TIMEOUT_SECONDS)
+
+
+def _seconds(extra: str, value: object, default: float, maximum: float) -> float:
+    """Read an extra holding seconds: empty means ``default``; otherwise above 0 and up to ``maximum``."""
     if value is None or value == "":
-        return DEFAULT_TIMEOUT_SECONDS
+        return default
     seconds = math.nan
-    if isinstance(value, (int, float, str)) and not isinstance(value, bool):
+    if isinstance(value, int | float | str) and not isinstance(value, bool):
         with contextlib.suppress(ValueError, OverflowError):
             seconds = float(value)
-    if not math.isfinite(seconds) or not 0 < seconds <= MAX_TIMEOUT_SECONDS:
+    if not math.isfinite(seconds) or not 0 < seconds <= maximum:
         raise ValueError(
-            f"extra 'timeout' is {value!r}: it must be a positive number of seconds up to "
-            f"{MAX_TIMEOUT_SECONDS:g}, e.g. 30."
+            f"extra '{extra}' is {value!r}: it must be a positive number of seconds up to {maximum:g}, "
+            f"e.g. {default:g}."
         )
     return seconds
 
@@ -176,18 +181,7 @@ def parse_max_retries(value: object) -> int:
 
 def parse_retry_max_wait(value: object) -> float:
     """Read the longest sleep between two tries, in seconds: more than 0, at most 300 (default 30)."""
-    if value is None or value == "":
-        return DEFAULT_RETRY_MAX_WAIT
-    seconds = math.nan
-    if isinstance(value, int | float | str) and not isinstance(value, bool):
-        with contextlib.suppress(ValueError, OverflowError):
-            seconds = float(value)
-    if not math.isfinite(seconds) or not 0 < seconds <= MAX_RETRY_WAIT_LIMIT:
-        raise ValueError(
-            f"extra 'retry_max_wait' is {value!r}: give a number of seconds above 0 and up to "
-            f"{MAX_RETRY_WAIT_LIMIT:g}."
-        )
-    return seconds
+    return _seconds("retry_max_wait", value, DEFAULT_RETRY_MAX_WAIT, MAX_RETRY_WAIT_LIMIT)
 
 
 def parse_verify(value: object) -> bool | str:
