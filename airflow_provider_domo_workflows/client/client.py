@@ -197,12 +197,18 @@ def read_json(response: httpx.Response, request: ApiRequest, secret: str) -> Any
     try:
         return response.json()
     except ValueError:
-        raise api_error(
-            response,
-            request,
-            secret,
-            hint="The answer is not JSON: check that host and api_root point at Domo's Workflows API.",
-        ) from None
+        pass
+    if "json" in response.headers.get("content-type", "").lower():
+        # Announced as JSON but cut short: a connection lost mid-answer, worth asking again.
+        error = api_error(response, request, secret, hint="The answer's JSON is incomplete.")
+        error.incomplete = True
+        raise error
+    raise api_error(
+        response,
+        request,
+        secret,
+        hint="The answer is not JSON: check that host and api_root point at Domo's Workflows API.",
+    )
 
 
 def validate(data: Any, model: type[ModelT], response: httpx.Response, request: ApiRequest) -> ModelT:

@@ -30,7 +30,11 @@ class DomoApiError(DomoWorkflowsError):
     :param body_excerpt: the start of a body that was not a Domo error document.
     :param hint: what the user can do about it.
     :param retry_after: seconds the server asked to wait before trying again (``Retry-After``).
+
+    ``incomplete`` is true for a 2xx announced as JSON whose body was cut short: worth asking again.
     """
+
+    incomplete: bool = False
 
     def __init__(
         self,
@@ -108,4 +112,6 @@ def is_transient(error: BaseException) -> bool:
     """
     if isinstance(error, DomoRequestError):
         return True
-    return isinstance(error, DomoApiError) and (error.status_code == 429 or error.status_code >= 500)
+    return isinstance(error, DomoApiError) and (
+        error.incomplete or error.status_code == 429 or error.status_code >= 500
+    )

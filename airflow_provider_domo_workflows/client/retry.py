@@ -24,10 +24,10 @@ _T = TypeVar("_T")
 
 
 def is_retryable(error: BaseException) -> bool:
-    """Whether one request is worth sending again: no answer, 429, 502, 503 or 504."""
+    """Whether one request is worth sending again: no answer, 429, 502, 503, 504, or JSON cut short."""
     if isinstance(error, DomoRequestError):
         return True
-    return isinstance(error, DomoApiError) and error.status_code in RETRYABLE_STATUS
+    return isinstance(error, DomoApiError) and (error.incomplete or error.status_code in RETRYABLE_STATUS)
 
 
 @dataclass(frozen=True)

@@ -2,15 +2,24 @@
 
 Pending statuses are encoded two ways, as Domo's documentation shows them: the string ``"null"`` in
 answers shaped as an instance (start, cancel, one instance) and JSON null in ``/overall`` metrics.
+
+The answers of Domo's routes can carry the faults of the state's :class:`FaultPlan` (errors, 429s,
+dropped connections, slow or malformed answers); see :class:`_FaultMiddleware`.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import dataclasses
+import email.utils
 import hmac
 import html
 import json
+import math
 import secrets
 import string
+import time
 import uuid
 from collections.abc import Callable
 from http import HTTPStatus
@@ -19,7 +28,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -29,6 +38,8 @@ from airflow_provider_domo_workflows.emulator.state import (
     LISTED_STATES,
     EmulatorError,
     EmulatorState,
+    FaultPlan,
+    InjectedFault,
     InstanceSnapshot,
     RequestRecord,
     UnknownInstanceError,
@@ -42,10 +53,17 @@ API_ROOTS = ("/api/workflow/v1", "/domo/workflow/v1")
 ADMIN_PREFIX = "/_emulator"
 TOKEN_HEADER = "X-DOMO-Developer-Token"
 DEFAULT_PAGE_LIMIT = 100
+FAULT_SCOPE_KEY = "domo_emulator.fault"
 
 _COMPUTES: dict[str, Callable[[dict[str, Any]], object]] = {"add_two_numbers": add_two_numbers}
 _STATUS_SYNONYMS = {"CANCELLED": CANCELED}
 _TOE_ALPHABET = string.ascii_uppercase + string.digits
+_GATEWAY_PAGE = (
+    "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
+    "<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
+)
+# A header name with a space in it is invalid, so the server refuses to write the answer it starts.
+_UNWRITABLE_HEADER = (b"x-emulator dropped", b"1")
 
 
 class DomoAPIError(Exception):
@@ -177,6 +195,113 @@ async def _json_object(request: Request) -> dict[str, Any]:
     return body
 
 
+def is_api_path(path: str) -> bool:
+    """Return whether ``path`` is under one of Domo's API roots (not an admin route, not the UI page)."""
+    return any(path == root or path.startswith(root + "/") for root in API_ROOTS)
+
+
+def retry_after_value(plan: FaultPlan) -> str:
+    """Return the ``Retry-After`` header of a rate-limited answer: seconds, or an HTTP date."""
+    if plan.retry_after_http_date:
+        # Rounding the wall clock up keeps the date at least the delay away despite its whole seconds.
+        return email.utils.formatdate(math.ceil(time.time()) + plan.retry_after_seconds, usegmt=True)
+    return str(plan.retry_after_seconds)
+
+
+def truncated_json(body: bytes) -> bytes:
+    """Cut a JSON answer in half so that it no longer parses; a short or still-valid cut gives ``{"``."""
+    cut = body[: len(body) // 2]
+    if cut:
+        try:
+            json.loads(cut)
+        except ValueError:
+            return cut
+    return b'{"'
+
+
+def fault_answer(fault: InjectedFault) -> Response:
+    """Return the answer that replaces the route's on ``server_error``, ``rate_limited``, ``html_error``."""
+    if fault.kind == "html_error":
+        return HTMLResponse(_GATEWAY_PAGE, status_code=502)
+    if fault.kind == "rate_limited":
+        seconds = fault.plan.retry_after_seconds
+        response = domo_error_response(429, f"Too many requests; retry after {seconds} seconds.")
+        response.headers["Retry-After"] = retry_after_value(fault.plan)
+        return response
+    status_code = fault.status_code or 500
+    return domo_error_response(
+        status_code, f"The emulator injected a {status_code} {HTTPStatus(status_code).phrase} fault."
+    )
+
+
+async def drop_connection(send: Send) -> None:
+    """Make the server close the connection without writing a byte of an answer.
+
+    An ASGI app cannot close its connection itself, and a server answers 500 for an app that fails or
+    returns before starting its answer. So this starts an answer with an invalid header name: uvicorn (with
+    httptools or h11) marks the answer started, then refuses to write it and raises; once the app returns
+    with the answer started but not complete, uvicorn closes the connection (and logs an error). The
+    client sees the server disconnect without a response: httpx raises ``httpx.RemoteProtocolError``
+    ("Server disconnected without sending a response."). A server that wrote the header anyway would still
+    close the connection mid-answer.
+    """
+    with contextlib.suppress(Exception):
+        await send({"type": "http.response.start", "status": 502, "headers": [_UNWRITABLE_HEADER]})
+
+
+def _delayed(send: Send, seconds: float) -> Send:
+    async def send_later(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            await asyncio.sleep(seconds)
+        await send(message)
+
+    return send_later
+
+
+class _FaultMiddleware:
+    """Inject the faults of the state's :class:`FaultPlan` into the answers of Domo's routes.
+
+    The fault is drawn before the request reaches the router. ``server_error``, ``rate_limited``,
+    ``dropped`` and ``html_error`` are answered here and the route never runs; ``slow`` and
+    ``malformed_json`` let the route run and then delay or rewrite its answer. The admin routes and the UI
+    page are never faulted. The kind of an injected fault is left in the scope for the request log.
+    """
+
+    def __init__(self, app: ASGIApp, state: EmulatorState) -> None:
+        self.app = app
+        self.state = state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not is_api_path(scope["path"]):
+            await self.app(scope, receive, send)
+            return
+        fault = self.state.draw_fault(scope["method"], scope["path"])
+        if fault is None:
+            await self.app(scope, receive, send)
+            return
+
+        scope[FAULT_SCOPE_KEY] = fault.kind
+        if fault.kind == "dropped":
+            await drop_connection(send)
+        elif fault.kind == "slow":
+            await self.app(scope, receive, _delayed(send, fault.plan.slow_seconds))
+        elif fault.kind == "malformed_json":
+            await self._malformed(scope, receive, send)
+        else:
+            await fault_answer(fault)(scope, receive, send)
+
+    async def _malformed(self, scope: Scope, receive: Receive, send: Send) -> None:
+        body = bytearray()
+
+        async def keep_body(message: Message) -> None:
+            if message["type"] == "http.response.body":
+                body.extend(message.get("body", b""))
+
+        await self.app(scope, receive, keep_body)
+        answer = Response(truncated_json(bytes(body)), status_code=200, media_type="application/json")
+        await answer(scope, receive, send)
+
+
 class _RequestLogMiddleware:
     """Log each API request with its answer's status and size; admin routes are left out."""
 
@@ -203,16 +328,20 @@ class _RequestLogMiddleware:
         try:
             await self.app(scope, receive, send_and_measure)
         finally:
-            # The router stores the matched route in the shared scope, which gives a template per route.
+            # The router stores the matched route in the shared scope, which gives a template per route;
+            # the fault middleware stores the injected fault there too.
             route = scope.get("route")
+            fault = scope.get(FAULT_SCOPE_KEY)
             self.state.record_request(
                 RequestRecord(
                     method=scope["method"],
                     path=scope["path"],
                     query=scope.get("query_string", b"").decode("latin-1"),
-                    status_code=status_code,
+                    # A dropped request started an answer that was never written.
+                    status_code=0 if fault == "dropped" else status_code,
                     response_bytes=response_bytes,
                     route=getattr(route, "path", None),
+                    fault=fault,
                 )
             )
 
@@ -263,6 +392,39 @@ class FinishBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     status: str
+
+
+class FaultPlanBody(BaseModel):
+    """The admin body that sets the fault plan: :class:`FaultPlan`'s fields, each defaulting as there."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    server_error: float | None = None
+    rate_limited: float | None = None
+    dropped: float | None = None
+    slow: float | None = None
+    html_error: float | None = None
+    malformed_json: float | None = None
+    seed: int | None = None
+    retry_after_seconds: int | None = None
+    retry_after_http_date: bool | None = None
+    slow_seconds: float | None = None
+    only_methods: list[str] | None = None
+    only_paths_containing: str | None = None
+
+    def to_plan(self) -> FaultPlan:
+        """Build the plan; it refuses invalid rates with a ValueError, which the app answers with 400."""
+        fields = self.model_dump(exclude_none=True)
+        if "only_methods" in fields:
+            fields["only_methods"] = frozenset(fields["only_methods"])
+        return FaultPlan(**fields)
+
+
+def fault_plan_json(plan: FaultPlan) -> dict[str, Any]:
+    """Render a fault plan for the admin routes, with ``only_methods`` as a sorted list."""
+    fields = dataclasses.asdict(plan)
+    fields["only_methods"] = None if plan.only_methods is None else sorted(plan.only_methods)
+    return fields
 
 
 def workflow_json(spec: WorkflowSpec) -> dict[str, Any]:
@@ -409,11 +571,25 @@ def _admin_router(state: EmulatorState) -> APIRouter:
                         "status": r.status_code,
                         "responseBytes": r.response_bytes,
                         "route": r.route,
+                        "fault": r.fault,
                     }
                     for r in log
                 ],
             }
         )
+
+    @router.get("/faults")
+    def get_faults() -> JSONResponse:
+        return JSONResponse(faults_json())
+
+    @router.post("/faults")
+    def set_faults(body: FaultPlanBody | None = None) -> JSONResponse:
+        state.faults = FaultPlan() if body is None else body.to_plan()
+        return JSONResponse(faults_json())
+
+    def faults_json() -> dict[str, Any]:
+        with state.lock:
+            return {"plan": fault_plan_json(state.faults), "counts": state.fault_counts()}
 
     return router
 
@@ -463,6 +639,9 @@ def create_app(state: EmulatorState) -> FastAPI:
     under ``/_emulator`` need no token. Every error answers Domo's body
     ``{"status", "statusReason", "message", "toe"}``, validation errors included (400, never 422).
 
+    The state's :attr:`~EmulatorState.faults` apply to Domo's routes only; ``POST /_emulator/faults`` sets
+    them (an empty body removes them) and ``GET /_emulator/faults`` shows them with their counts.
+
     .. note::
         Canceling an instance that has already ended answers 400 and leaves the instance as it is.
     """
@@ -498,5 +677,7 @@ def create_app(state: EmulatorState) -> FastAPI:
             message = str(exc.detail)
         return domo_error_response(exc.status_code, message)
 
+    # The middleware added last runs first: the log sees the answers the faults make.
+    app.add_middleware(_FaultMiddleware, state=state)
     app.add_middleware(_RequestLogMiddleware, state=state)
     return app

@@ -21,12 +21,22 @@ from airflow_provider_domo_workflows.emulator.state import (
     DEFAULT_TOKEN,
     ORDERS,
     EmulatorState,
+    FaultPlan,
     Order,
     add_two_numbers_workflow,
 )
 
 _START_TIMEOUT_SECONDS = 10.0
 _STOP_TIMEOUT_SECONDS = 5.0
+# (flag, FaultPlan field, help) of each fault rate the command line sets.
+_FAULT_FLAGS = (
+    ("--fault-rate-5xx", "server_error", "rate of 500, 502 or 503 answers with Domo's error body"),
+    ("--fault-rate-429", "rate_limited", "rate of 429 answers with Retry-After: 1"),
+    ("--fault-rate-drop", "dropped", "rate of connections closed without an answer"),
+    ("--fault-rate-slow", "slow", "rate of answers held back 2 seconds"),
+    ("--fault-rate-html", "html_error", "rate of 502 answers with a gateway's HTML page"),
+    ("--fault-rate-malformed", "malformed_json", "rate of 200 answers with truncated JSON"),
+)
 
 
 class _WakeableServer(uvicorn.Server):
@@ -235,17 +245,45 @@ def _parser() -> argparse.ArgumentParser:
         help="how long a new instance is absent from /overall",
     )
     parser.add_argument("--order", choices=ORDERS, default="oldest_first", help="order of /overall instances")
+    faults = parser.add_argument_group(
+        "faults",
+        "Inject faults into the API's answers at these rates (0 to 1, adding up to at most 1); the seeded "
+        "draws make a run reproducible for a given order of requests.",
+    )
+    for flag, kind, what in _FAULT_FLAGS:
+        faults.add_argument(flag, type=float, default=0.0, dest=f"fault_{kind}", metavar="RATE", help=what)
+    faults.add_argument("--fault-seed", type=int, default=0, help="seed of the fault draws (default: 0)")
+    faults.add_argument(
+        "--faults-only-get", action="store_true", help="fault only GET requests, never starts or cancels"
+    )
     return parser
+
+
+def _fault_plan(args: argparse.Namespace) -> FaultPlan:
+    """Build the fault plan the command line asks for.
+
+    :raises ValueError: when the rates are invalid.
+    """
+    return FaultPlan(
+        **{kind: getattr(args, f"fault_{kind}") for _, kind, _ in _FAULT_FLAGS},
+        seed=args.fault_seed,
+        only_methods=frozenset({"GET"}) if args.faults_only_get else None,
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the emulator from the command line and serve until SIGINT or SIGTERM.
 
     Prints ``Domo Workflows emulator listening on http://HOST:PORT`` once the server accepts connections.
-    The token is never printed.
+    The token is never printed. When faults are asked for, a second line lists their rates.
     """
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
     order: Order = args.order
+    try:
+        faults = _fault_plan(args)
+    except ValueError as error:
+        parser.error(str(error))
     state = EmulatorState(
         token=args.token,
         workflows=[
@@ -253,6 +291,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ],
         listing_delay_seconds=args.listing_delay_seconds,
         order=order,
+        faults=faults,
     )
     if args.history:
         state.add_history("AddTwoNumbers", args.history)
@@ -273,6 +312,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 1
         with server:
             print(f"Domo Workflows emulator listening on {server.url}", flush=True)
+            if faults.total_rate:
+                rates = ", ".join(
+                    f"{flag} {getattr(faults, kind):g}"
+                    for flag, kind, _ in _FAULT_FLAGS
+                    if getattr(faults, kind)
+                )
+                scope = " on GET requests" if args.faults_only_get else ""
+                print(f"Injecting faults{scope} (seed {faults.seed}): {rates}", flush=True)
             # A timed wait keeps the main thread returning to the interpreter, where signal handlers run.
             while not stop_requested.wait(0.2):
                 pass

@@ -1,4 +1,4 @@
-"""In-memory state of the Domo Workflows emulator: workflows, their instances and the request log.
+"""In-memory state of the Domo Workflows emulator: workflows, their instances, the request log and faults.
 
 Nothing here knows about HTTP; the FastAPI app in :mod:`.app` renders this state as Domo's JSON.
 """
@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
+import math
 import random
 import threading
 import uuid
@@ -20,6 +21,7 @@ from typing import Any, Final, Literal
 
 Clock = Callable[[], datetime]
 Order = Literal["oldest_first", "newest_first", "shuffled"]
+FaultKind = Literal["server_error", "rate_limited", "dropped", "slow", "html_error", "malformed_json"]
 
 IN_PROGRESS: Final = "IN_PROGRESS"
 COMPLETED: Final = "COMPLETED"
@@ -28,6 +30,15 @@ CANCELED: Final = "CANCELED"
 END_STATES: Final = frozenset({COMPLETED, FAILED, CANCELED})
 LISTED_STATES: Final = frozenset({IN_PROGRESS, COMPLETED, FAILED, CANCELED})
 ORDERS: Final[tuple[Order, ...]] = ("oldest_first", "newest_first", "shuffled")
+FAULT_KINDS: Final[tuple[FaultKind, ...]] = (
+    "server_error",
+    "rate_limited",
+    "dropped",
+    "slow",
+    "html_error",
+    "malformed_json",
+)
+SERVER_ERROR_STATUSES: Final = (500, 502, 503)
 
 ADD_TWO_NUMBERS_MODEL_ID: Final = "a8afdc89-9491-4ee4-b7c3-b9e9b86c0138"
 DEFAULT_TOKEN: Final = "emulator-token"
@@ -36,6 +47,10 @@ DEFAULT_USER_ID: Final = "8811501"
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _HISTORY_DAYS: Final = 30
 _created_ms = attrgetter("created_ms")
+# Floating-point sums such as 0.1 + 0.2 + 0.7 land a hair above 1.0; that is still a total of 1.
+_RATE_TOLERANCE: Final = 1e-9
+# The status each fault answers with when it replaces or overrides the route's answer.
+_FAULT_STATUSES: Final[dict[FaultKind, int]] = {"rate_limited": 429, "html_error": 502, "malformed_json": 200}
 
 
 class EmulatorError(Exception):
@@ -211,9 +226,138 @@ class OverallResult:
     page: list[InstanceSnapshot]
 
 
+@dataclass(frozen=True)
+class FaultPlan:
+    """Which faults the emulator injects into its answers to Domo's API routes, and how often.
+
+    Each request to an API route that passes ``only_methods`` and ``only_paths_containing`` draws one number
+    from a ``random.Random(seed)`` owned by the state, which picks at most one fault: the rates are the
+    probabilities of each kind and add up to at most 1. The same plan and the same requests in the same
+    order therefore inject the same faults. The admin routes under ``/_emulator`` and the UI page are never
+    faulted.
+
+    When the fault is decided matters. ``server_error``, ``rate_limited``, ``dropped`` and ``html_error``
+    replace the answer before the request reaches the route, so the route does not act: a faulted start
+    starts no instance. They model a gateway or load balancer that failed before passing the request on;
+    a real gateway's 5xx may or may not have reached Domo, and the provider must treat it as unknown, but
+    the emulator's are always "did not reach". ``slow`` and ``malformed_json`` run the route (a start does
+    start an instance) and then delay or corrupt its answer.
+
+    :param server_error: the rate of 500, 502 or 503 answers with Domo's JSON error body; the same draw
+        picks the status, so the three are equally likely.
+    :param rate_limited: the rate of 429 answers with a ``Retry-After`` header and Domo's JSON error body.
+    :param dropped: the rate of connections closed without any answer; clients see the server disconnect.
+    :param slow: the rate of answers held back ``slow_seconds`` after the route has run; other requests
+        are served meanwhile.
+    :param html_error: the rate of 502 answers with a gateway's HTML page instead of JSON.
+    :param malformed_json: the rate of 200 answers whose ``application/json`` body is the route's answer
+        cut in half, so it does not parse.
+    :param seed: the seed of the draws.
+    :param retry_after_seconds: the delay a 429 asks for, in whole seconds.
+    :param retry_after_http_date: send ``Retry-After`` as an HTTP date (the wall clock plus the delay,
+        rounded up to the second) rather than as seconds; the state's clock plays no part, since clients
+        compare the date with their own clock.
+    :param slow_seconds: how long a slow answer is held back.
+    :param only_methods: fault only requests with one of these HTTP methods (any case), e.g.
+        ``frozenset({"GET"})`` so that starts and cancels are never faulted; None means every method.
+    :param only_paths_containing: fault only requests whose path contains this text; None means every path.
+    :raises ValueError: when a rate is outside [0, 1], the rates add up to more than 1, a delay is
+        negative or ``only_methods`` is empty.
+    :raises TypeError: when ``only_methods`` is a single string rather than a set.
+    """
+
+    server_error: float = 0.0
+    rate_limited: float = 0.0
+    dropped: float = 0.0
+    slow: float = 0.0
+    html_error: float = 0.0
+    malformed_json: float = 0.0
+    seed: int = 0
+    retry_after_seconds: int = 1
+    retry_after_http_date: bool = False
+    slow_seconds: float = 2.0
+    only_methods: frozenset[str] | None = None
+    only_paths_containing: str | None = None
+
+    def __post_init__(self) -> None:
+        for kind in FAULT_KINDS:
+            rate = getattr(self, kind)
+            if not 0.0 <= rate <= 1.0:
+                raise ValueError(f"The {kind} fault rate must be between 0 and 1, got {rate!r}.")
+        if self.total_rate > 1.0 + _RATE_TOLERANCE:
+            rates = ", ".join(f"{kind}={getattr(self, kind)}" for kind in FAULT_KINDS if getattr(self, kind))
+            raise ValueError(
+                f"The fault rates must add up to at most 1 (each request gets at most one fault), "
+                f"got {self.total_rate:g} from {rates}."
+            )
+        if self.retry_after_seconds < 0:
+            raise ValueError(f"retry_after_seconds must not be negative, got {self.retry_after_seconds}.")
+        if not self.slow_seconds >= 0:
+            raise ValueError(f"slow_seconds must not be negative, got {self.slow_seconds!r}.")
+        if isinstance(self.only_methods, str):
+            raise TypeError(
+                f"only_methods must be a set of methods, e.g. frozenset({{{self.only_methods!r}}})."
+            )
+        if self.only_methods is not None:
+            methods = frozenset(method.upper() for method in self.only_methods)
+            if not methods:
+                raise ValueError("only_methods must name at least one method; None means every method.")
+            # A frozen dataclass only lets __post_init__ normalise a field this way.
+            object.__setattr__(self, "only_methods", methods)
+
+    @property
+    def total_rate(self) -> float:
+        """The probability that an eligible request gets a fault of any kind."""
+        return math.fsum(getattr(self, kind) for kind in FAULT_KINDS)
+
+    def applies_to(self, method: str, path: str) -> bool:
+        """Return whether a request to an API route with this method and path may be faulted."""
+        if self.only_methods is not None and method.upper() not in self.only_methods:
+            return False
+        return self.only_paths_containing is None or self.only_paths_containing in path
+
+    def pick(self, draw: float) -> InjectedFault | None:
+        """Return the fault that a draw in [0, 1) picks, or None when it picks none.
+
+        The kinds take consecutive slices of [0, 1) in :data:`FAULT_KINDS` order, each as wide as its rate;
+        within the ``server_error`` slice, the position of the draw picks 500, 502 or 503.
+        """
+        low = 0.0
+        for kind in FAULT_KINDS:
+            rate: float = getattr(self, kind)
+            if draw < low + rate:
+                if kind == "server_error":
+                    slices = len(SERVER_ERROR_STATUSES)
+                    index = min(int((draw - low) / rate * slices), slices - 1)
+                    return InjectedFault(kind, self, SERVER_ERROR_STATUSES[index])
+                return InjectedFault(kind, self, _FAULT_STATUSES.get(kind))
+            low += rate
+        return None
+
+
+@dataclass(frozen=True)
+class InjectedFault:
+    """One fault picked for one request.
+
+    :param kind: one of :data:`FAULT_KINDS`.
+    :param plan: the plan it was drawn from, whose settings (delays, ``Retry-After``) it follows.
+    :param status_code: the status the fault answers with (500, 502 or 503 for ``server_error``, 429, 502
+        and 200 for the others); None for ``dropped``, which answers nothing, and ``slow``, which keeps the
+        route's status.
+    """
+
+    kind: FaultKind
+    plan: FaultPlan
+    status_code: int | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class RequestRecord:
-    """One request the emulator served; ``route`` is the matched route template, or None if none matched."""
+    """One request the emulator served; ``route`` is the matched route template, or None if none matched.
+
+    ``fault`` is the kind of fault injected into the answer, or None. A dropped request has status 0, and a
+    fault that replaces the answer leaves ``route`` None since the request never reached the router.
+    """
 
     method: str
     path: str
@@ -221,6 +365,7 @@ class RequestRecord:
     status_code: int
     response_bytes: int
     route: str | None
+    fault: FaultKind | None = None
 
 
 @dataclass(slots=True)
@@ -325,6 +470,7 @@ class EmulatorState:
     :param order_seed: the seed of the ``shuffled`` order.
     :param max_page_size: the server silently caps ``/overall``'s ``limit`` at this.
     :param user_id: the user id reported as creator of API-started instances.
+    :param faults: the faults to inject into API answers; defaults to none. See :attr:`faults`.
     """
 
     def __init__(
@@ -338,6 +484,7 @@ class EmulatorState:
         order_seed: int = 0,
         max_page_size: int = 500,
         user_id: str = DEFAULT_USER_ID,
+        faults: FaultPlan | None = None,
     ) -> None:
         self.lock = threading.RLock()
         self.token = token
@@ -353,6 +500,8 @@ class EmulatorState:
         self._started: list[_Instance] = []
         self._history_batches: Counter[str] = Counter()
         self._request_log: list[RequestRecord] = []
+        self._fault_counts: Counter[FaultKind] = Counter()
+        self.faults = faults if faults is not None else FaultPlan()
         for spec in default_workflows() if workflows is None else workflows:
             self.add_workflow(spec)
 
@@ -377,6 +526,18 @@ class EmulatorState:
         if value < 1:
             raise ValueError(f"max_page_size must be at least 1, got {value}.")
         self._max_page_size = value
+
+    @property
+    def faults(self) -> FaultPlan:
+        """The faults injected into API answers; setting a plan restarts its draws and its counts."""
+        return self._faults
+
+    @faults.setter
+    def faults(self, plan: FaultPlan) -> None:
+        with self.lock:
+            self._faults = plan
+            self._fault_rng = random.Random(plan.seed)
+            self._fault_counts.clear()
 
     def now_ms(self) -> int:
         """Return the clock's current time in epoch milliseconds."""
@@ -673,8 +834,12 @@ class EmulatorState:
         return instance
 
     def reset(self) -> None:
-        """Forget every instance (history included) and the request log; workflows and settings stay."""
+        """Forget every instance (history included) and the request log; workflows and settings stay.
+
+        The fault plan stays too, but its draws start over from its seed and its counts from zero.
+        """
         with self.lock:
+            self.faults = self._faults
             self._instances.clear()
             self._started.clear()
             self._history_batches.clear()
@@ -712,3 +877,25 @@ class EmulatorState:
                 for r in self._request_log
                 if r.method == method.upper() and (r.route or r.path).endswith(route_suffix)
             )
+
+    # Faults
+
+    def draw_fault(self, method: str, path: str) -> InjectedFault | None:
+        """Decide whether a request to an API route gets a fault, count it, and return it (None for none).
+
+        Each request the plan applies to takes exactly one draw, whatever it picks, so the faults depend
+        only on the plan and the order of the requests.
+        """
+        with self.lock:
+            plan = self._faults
+            if plan.total_rate == 0 or not plan.applies_to(method, path):
+                return None
+            fault = plan.pick(self._fault_rng.random())
+            if fault is not None:
+                self._fault_counts[fault.kind] += 1
+            return fault
+
+    def fault_counts(self) -> dict[str, int]:
+        """Return how many faults of each kind were injected since the plan was set, every kind listed."""
+        with self.lock:
+            return {kind: self._fault_counts[kind] for kind in FAULT_KINDS}
