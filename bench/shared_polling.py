@@ -43,19 +43,14 @@ END_STATES = ("COMPLETED", "FAILED", "CANCELED")
 
 
 @contextmanager
-def emulator_process() -> Iterator[str]:
+def emulator_process(*options: str) -> Iterator[str]:
     """The emulator's command line on a free port, run for as long as the block; yields its URL."""
+    command = [sys.executable, "-m", "airflow_provider_domo_workflows.emulator", "--port", "0"]
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "airflow_provider_domo_workflows.emulator",
-            "--port",
-            "0",
-            "--run-seconds",
-            "86400",
-        ],
+        [*command, "--run-seconds", "86400", *options],
         stdout=subprocess.PIPE,
+        # uvicorn reports each dropped connection on stderr: a line per injected fault, not news.
+        stderr=subprocess.DEVNULL,
         text=True,
     )
     try:
