@@ -48,6 +48,7 @@ def test_parameters_and_alias_are_templated_and_rendered_as_json() -> None:
         ("[1, 2]", r"^parameters must be a JSON object"),
         ({"when": object()}, r"^parameters cannot be sent as JSON"),
         ({"a": float("nan")}, r"^parameters cannot be sent as JSON"),
+        ({"big": "x" * (1024 * 1024)}, r"^parameters\['big'\] is 1,048,578 bytes as JSON; Domo limits"),
     ],
 )
 def test_invalid_parameters_fail_before_any_request(

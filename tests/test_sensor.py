@@ -156,3 +156,15 @@ def test_an_instance_id_that_renders_empty_fails_before_any_request(
         sensor(instance_id).poke(task_context(datetime.now(timezone.utc)))  # type: ignore[arg-type]
 
     assert domo_connection.state.request_log == []
+
+
+@pytest.mark.parametrize("instance_id", ["abc", "12345", "None", "2052e10a-d142-4391-a731"])
+def test_an_instance_id_that_is_no_uuid_fails_before_any_request(
+    domo_connection: EmulatorServer, instance_id: str
+) -> None:
+    with pytest.raises(
+        ValueError, match=r"^instance_id is .*: it must be a Domo workflow instance id, a UUID"
+    ):
+        sensor(instance_id).poke(task_context(datetime.now(timezone.utc)))  # type: ignore[arg-type]
+
+    assert domo_connection.state.request_log == []
