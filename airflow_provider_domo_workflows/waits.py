@@ -63,16 +63,21 @@ def read_instance(
     workflow_alias: str,
     instance_id: str,
     created_after: datetime | None,
+    deadline: Deadline | None = None,
 ) -> InstanceMetric | Any | None:
     """
     Read an instance's metric for a synchronous wait: the metric, ``None`` while it is not listed, or
     :data:`READ_FAILED` after an error worth trying again (no answer, 429, 5xx), which is logged.
+    Retries take no pause past ``deadline``.
 
     The instance runs on whatever happened to one request, so the wait goes on until its timeout;
     errors that will not fix themselves (a bad token, an unknown workflow) are raised.
     """
+    within = deadline.seconds_left() if deadline is not None else None
     try:
-        return hook.find_instance_metric(workflow_alias, instance_id, created_after=created_after)
+        return hook.find_instance_metric(
+            workflow_alias, instance_id, created_after=created_after, within=within
+        )
     except DomoWorkflowsError as error:
         if not is_transient(error):
             raise

@@ -175,3 +175,13 @@ def test_the_async_client_follows_the_same_policy() -> None:
 def test_retry_settings_are_checked_when_the_connection_is_read(extra: str, value: object) -> None:
     with pytest.raises(ValueError, match=rf"^extra '{extra}' is "):
         DomoConnectionConfig.build(host="acme", token="token", **{extra: value})  # type: ignore[arg-type]
+
+
+def test_retries_take_no_pause_past_the_time_the_caller_can_spare() -> None:
+    page = {"instanceMetric": [{"instanceId": INSTANCE_ID, "status": "COMPLETED"}]}
+    script, sleeps = Script(status(429, headers={"Retry-After": "20"}), status(200, json=page)), []
+
+    with pytest.raises(DomoApiError, match="HTTP 429"):
+        client_for(script, sleeps).find_instance_metric("AddTwoNumbers", INSTANCE_ID, within=5)
+
+    assert (script.requests, sleeps) == (1, [])

@@ -190,3 +190,18 @@ def test_a_connection_the_triggerer_cannot_find_ends_the_wait_with_an_error_even
     assert event["status"] == "error"
     assert "nowhere" in event["message"]
     assert event["instance_id"] == "2052e10a-d142-4391-a731-2be1ab1c0188"
+
+
+def test_a_read_still_retrying_at_the_deadline_ends_the_wait_on_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.scripted_server import Answer, scripted_server
+
+    instance_id = "2052e10a-d142-4391-a731-2be1ab1c0188"
+    with scripted_server() as domo:
+        connection = {"conn_type": "domo_workflows", "host": domo.url, "password": "token"}
+        monkeypatch.setenv("AIRFLOW_CONN_DOMO_WORKFLOWS_DEFAULT", json.dumps(connection))
+        domo.answer("GET", Answer(429, {"status": 429}, headers={"Retry-After": "30"}))
+        deadline = (datetime.now(timezone.utc) + timedelta(seconds=0.5)).isoformat()
+
+        event = asyncio.run(first_event(trigger_for(instance_id, deadline=deadline), within=5))
+
+    assert event["status"] == "timeout"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import ssl
+import time
 import uuid
 from collections.abc import Generator, Iterable, Mapping
 from dataclasses import dataclass
@@ -327,6 +328,7 @@ class DomoWorkflowsClient:
         *,
         created_after: datetime | None = None,
         page_size: int = DEFAULT_PAGE_SIZE,
+        within: float | None = None,
     ) -> InstanceMetric | None:
         """
         Find one instance's metric by paging ``/overall``; ``None`` when it is not listed (yet).
@@ -334,14 +336,17 @@ class DomoWorkflowsClient:
         :param created_after: a time before the instance was created; narrows the search to the
             instances after it (less a margin for clock differences). ``None`` searches the whole history.
         :param page_size: instances asked for per page.
+        :param within: seconds the caller can spare: retries take no pause that would end after them.
         """
         search = search_instance(
             workflow_alias, instance_id, created_after=created_after, page_size=page_size
         )
+        until = time.monotonic() + within if within is not None else None
         try:
             request = next(search)
             while True:
-                request = search.send(self._read(request))
+                left = until - time.monotonic() if until is not None else None
+                request = search.send(self._read(request, left))
         except StopIteration as done:
             result: InstanceMetric | None = done.value
             return result
@@ -374,9 +379,9 @@ class DomoWorkflowsClient:
         """A read or a cancel, tried again under the retry policy (a start never comes here)."""
         return self.retry.call(lambda: parse_answer(self._send(request), request, model, self.config.token))
 
-    def _read(self, request: ApiRequest) -> Any:
+    def _read(self, request: ApiRequest, within: float | None = None) -> Any:
         """One page's JSON, tried again under the retry policy."""
-        return self.retry.call(lambda: read_json(self._send(request), request, self.config.token))
+        return self.retry.call(lambda: read_json(self._send(request), request, self.config.token), within)
 
     def _send(self, request: ApiRequest, *, may_have_started: bool = False) -> httpx.Response:
         url = self.config.api_root + request.path

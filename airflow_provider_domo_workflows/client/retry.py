@@ -44,23 +44,31 @@ class RetryPolicy:
     max_wait: float = DEFAULT_RETRY_MAX_WAIT
     sleep: Callable[[float], Any] | None = None
 
-    def call(self, attempt: Callable[[], _T]) -> _T:
-        """Run ``attempt``, again after a retryable error, until it succeeds or the tries run out."""
-        options = self._options()
+    def call(self, attempt: Callable[[], _T], within: float | None = None) -> _T:
+        """
+        Run ``attempt``, again after a retryable error, until it succeeds or the tries run out.
+
+        :param within: seconds the caller can spare: no pause is taken that would end after them,
+            so that retries never carry a wait past its own deadline.
+        """
+        options = self._options(within)
         if self.sleep is not None:
             options["sleep"] = self.sleep
         return tenacity.Retrying(**options)(attempt)
 
-    async def acall(self, attempt: Callable[[], Awaitable[_T]]) -> _T:
+    async def acall(self, attempt: Callable[[], Awaitable[_T]], within: float | None = None) -> _T:
         """The asynchronous twin of :meth:`call`."""
-        options = self._options()
+        options = self._options(within)
         if self.sleep is not None:
             options["sleep"] = _async_recorder(self.sleep)
         return await tenacity.AsyncRetrying(**options)(attempt)
 
-    def _options(self) -> dict[str, Any]:
+    def _options(self, within: float | None) -> dict[str, Any]:
+        stop: Any = tenacity.stop_after_attempt(self.max_retries + 1)
+        if within is not None:
+            stop = stop | tenacity.stop_before_delay(max(within, 0.0))
         return {
-            "stop": tenacity.stop_after_attempt(self.max_retries + 1),
+            "stop": stop,
             "wait": self._wait,
             "retry": tenacity.retry_if_exception(is_retryable),
             "before_sleep": _log_retry,

@@ -124,15 +124,23 @@ class DomoWorkflowsHook(BaseHook):
         )
 
     def find_instance_metric(
-        self, workflow_alias: str, instance_id: str, *, created_after: datetime | None = None
+        self,
+        workflow_alias: str,
+        instance_id: str,
+        *,
+        created_after: datetime | None = None,
+        within: float | None = None,
     ) -> InstanceMetric | None:
         """
         Find one instance's metric by paging ``/overall``; ``None`` while it is not listed.
 
         :param created_after: a time before the instance was created, to narrow the search;
             ``None`` reads the whole history of the workflow.
+        :param within: seconds the caller can spare: retries take no pause that would end after them.
         """
-        return self.client.find_instance_metric(workflow_alias, instance_id, created_after=created_after)
+        return self.client.find_instance_metric(
+            workflow_alias, instance_id, created_after=created_after, within=within
+        )
 
     def cancel_instance(
         self,

@@ -117,8 +117,14 @@ class WorkflowInstanceTrigger(BaseTrigger):
         while True:
             woke = loop.time()
             try:
-                # Shared with the other waits on this workflow that woke on the same tick.
-                metric = await reader.read(self.instance_id, fresher_than=woke - share_seconds)
+                # Shared with the other waits on this workflow that woke on the same tick; a read still
+                # retrying at this wait's deadline goes on for the others, not for this one.
+                metric = await asyncio.wait_for(
+                    reader.read(self.instance_id, fresher_than=woke - share_seconds),
+                    timeout=None if deadline is None else max(_seconds_until(deadline), 0.0),
+                )
+            except asyncio.TimeoutError:
+                pass  # the deadline came while reading: the check below ends the wait
             except DomoWorkflowsError as error:
                 if not is_transient(error):
                     raise
