@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -147,3 +148,16 @@ def test_a_naive_started_after_is_refused_when_the_dag_is_parsed() -> None:
             instance_id=INSTANCE_ID,
             started_after=datetime(2026, 1, 1),
         )
+
+
+def test_a_poke_takes_no_retry_pause_past_the_sensor_timeout(domo: ScriptedServer) -> None:
+    domo.answer("GET", Answer(429, {"status": 429}, headers={"Retry-After": "20"}))
+    waiter = WorkflowCompletionSensor(
+        task_id="wait", workflow_alias="AddTwoNumbers", instance_id=INSTANCE_ID, timeout=2
+    )
+
+    started = time.monotonic()
+    assert waiter.poke(context()) is False  # type: ignore[arg-type]
+
+    assert time.monotonic() - started < 20
+    assert domo.count("GET") == 1

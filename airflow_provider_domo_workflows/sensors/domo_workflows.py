@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
     from airflow_provider_domo_workflows.client import InstanceMetric
     from airflow_provider_domo_workflows.hooks.domo_workflows import DomoWorkflowsHook
-    from airflow_provider_domo_workflows.waits import StatusLog
+    from airflow_provider_domo_workflows.waits import Deadline, StatusLog
 
 
 class WorkflowCompletionSensor(BaseSensorOperator):
@@ -136,7 +136,9 @@ class WorkflowCompletionSensor(BaseSensorOperator):
 
         workflow_alias, instance_id, started_after = self._target(context)
         status_log = self._log_for(context, workflow_alias, instance_id)
-        metric = read_instance(self.hook, self.log, workflow_alias, instance_id, started_after)
+        metric = read_instance(
+            self.hook, self.log, workflow_alias, instance_id, started_after, self._poke_deadline(context)
+        )
         if metric is READ_FAILED:
             return False
         if metric is None:
@@ -147,6 +149,25 @@ class WorkflowCompletionSensor(BaseSensorOperator):
             return False
         self._finish(context, metric)
         return True
+
+    def _poke_deadline(self, context: Context) -> Deadline | None:
+        """
+        When this sensor times out, as Airflow reckons it, so that a poke's retries end before.
+
+        Airflow keeps its own clock for the timeout: from the first reschedule in reschedule mode,
+        otherwise from the start of this try, which the try's start date stands in for.
+        """
+        from airflow_provider_domo_workflows.waits import wait_deadline
+
+        ti: Any = context["ti"]
+        started: datetime | None = getattr(ti, "start_date", None)
+        if self.reschedule and hasattr(ti, "get_first_reschedule_date"):
+            started = ti.get_first_reschedule_date(context) or started
+        if started is None:
+            return None
+        return wait_deadline(
+            context, timeout=self.timeout, timeout_from=started, execute_started=ti.start_date
+        )
 
     def on_kill(self) -> None:
         """Cancel the instance if ``cancel_on_kill`` is set; the sensor does not own it otherwise."""
