@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import re
-import select
 import socket
 import ssl
-import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -25,6 +20,7 @@ from airflow_provider_domo_workflows.emulator import (
     add_two_numbers,
 )
 from airflow_provider_domo_workflows.emulator.state import to_epoch_ms
+from tests.emulator_cli import emulator_cli
 
 API_ROOT = "/api/workflow/v1"
 APP_ROOT = "/domo/workflow/v1"
@@ -34,7 +30,6 @@ ADD_MODEL_ID = "a8afdc89-9491-4ee4-b7c3-b9e9b86c0138"
 T0 = datetime(2024, 1, 1, tzinfo=timezone.utc)
 T0_MS = to_epoch_ms(T0)
 DOMO_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
-REPO_ROOT = Path(__file__).resolve().parents[1]
 # One TLS context shared by every client: building a fresh one per client costs more than most tests.
 TLS = ssl.create_default_context()
 
@@ -717,28 +712,9 @@ def test_stopped_server_no_longer_accepts_connections() -> None:
 
 
 def test_command_line_prints_its_url_and_serves_until_terminated() -> None:
-    command = [
-        sys.executable,
-        "-m",
-        "airflow_provider_domo_workflows.emulator",
-        "--port",
-        "0",
-        "--history",
-        "3",
-    ]
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])),
-    }
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env)
-    try:
-        assert process.stdout is not None
-        readable, _, _ = select.select([process.stdout], [], [], 30)
-        line = process.stdout.readline() if readable else ""
-        match = re.fullmatch(r"Domo Workflows emulator listening on (http://127\.0\.0\.1:\d+)\n", line)
-        assert match, line
+    with emulator_cli("--history", "3") as (url, process):
         metrics = httpx.get(
-            f"{match.group(1)}{API_ROOT}/models/{ADD}/overall",
+            f"{url}{API_ROOT}/models/{ADD}/overall",
             headers={TOKEN_HEADER: "emulator-token"},
             verify=TLS,
         ).json()
@@ -746,7 +722,3 @@ def test_command_line_prints_its_url_and_serves_until_terminated() -> None:
 
         assert metrics["completedWorkflows"] + metrics["failedWorkflows"] + metrics["canceledWorkflows"] == 3
         assert process.wait(timeout=10) == 0
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()

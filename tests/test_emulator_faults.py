@@ -4,17 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import re
-import select
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -22,13 +16,13 @@ import pytest
 
 from airflow_provider_domo_workflows.emulator import EmulatorServer, EmulatorState, FaultPlan, main
 from airflow_provider_domo_workflows.emulator.state import FAULT_KINDS
+from tests.emulator_cli import emulator_cli
 
 API_ROOT = "/api/workflow/v1"
 TOKEN_HEADER = "X-DOMO-Developer-Token"
 START = "/models/AddTwoNumbers/start"
 OVERALL = "/models/AddTwoNumbers/overall"
 REPLACING_FAULTS = ("server_error", "rate_limited", "dropped", "html_error")
-REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
@@ -413,44 +407,17 @@ def test_admin_refuses_an_invalid_plan_and_keeps_the_current_one(
 
 
 def test_command_line_flags_set_the_fault_plan() -> None:
-    command = [
-        sys.executable,
-        "-m",
-        "airflow_provider_domo_workflows.emulator",
-        "--port",
-        "0",
-        "--fault-rate-5xx",
-        "1",
-        "--fault-seed",
-        "5",
-        "--faults-only-get",
-    ]
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])),
-    }
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env)
-    try:
-        assert process.stdout is not None
-        readable, _, _ = select.select([process.stdout], [], [], 30)
-        line = process.stdout.readline() if readable else ""
-        match = re.fullmatch(r"Domo Workflows emulator listening on (http://127\.0\.0\.1:\d+)\n", line)
-        assert match, line
-        base_url = match.group(1)
+    with emulator_cli("--fault-rate-5xx", "1", "--fault-seed", "5", "--faults-only-get") as (url, process):
         headers = {TOKEN_HEADER: "emulator-token"}
-        started = httpx.post(f"{base_url}{API_ROOT}{START}", json={"a": 1, "b": 2}, headers=headers)
-        listed = httpx.get(f"{base_url}{API_ROOT}{OVERALL}", headers=headers)
-        plan = httpx.get(f"{base_url}/_emulator/faults").json()["plan"]
+        started = httpx.post(f"{url}{API_ROOT}{START}", json={"a": 1, "b": 2}, headers=headers)
+        listed = httpx.get(f"{url}{API_ROOT}{OVERALL}", headers=headers)
+        plan = httpx.get(f"{url}/_emulator/faults").json()["plan"]
         process.terminate()
 
         assert started.status_code == 200
         assert listed.status_code in {500, 502, 503}
         assert (plan["server_error"], plan["seed"], plan["only_methods"]) == (1.0, 5, ["GET"])
         assert process.wait(timeout=10) == 0
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
 
 
 def test_command_line_refuses_invalid_rates(capsys: pytest.CaptureFixture[str]) -> None:
