@@ -37,6 +37,11 @@ def connection_extra(extras: Mapping[str, Any], name: str) -> Any:
     return extras.get(_LEGACY_EXTRA_PREFIX + name)
 
 
+def _refused_as_ended(error: DomoApiError) -> bool:
+    """Whether Domo refused a cancel because the instance had ended; how it ended is read next."""
+    return error.status_code in (400, 409)
+
+
 class DomoWorkflowsHook(BaseHook):
     """
     Talk to Domo Workflows through a ``domo_workflows`` connection.
@@ -162,8 +167,7 @@ class DomoWorkflowsHook(BaseHook):
         try:
             self.client.cancel_instance(instance_id)
         except DomoApiError as error:
-            # Domo refuses to cancel an instance that has ended; what it ended as is read below.
-            if error.status_code not in (400, 409):
+            if not _refused_as_ended(error):
                 raise
         deadline = time.monotonic() + confirm_timeout
         while True:
@@ -186,7 +190,7 @@ class DomoWorkflowsHook(BaseHook):
             try:
                 await client.cancel_instance(instance_id)
             except DomoApiError as error:
-                if error.status_code not in (400, 409):
+                if not _refused_as_ended(error):
                     raise
             deadline = time.monotonic() + confirm_timeout
             while True:
