@@ -18,6 +18,7 @@ from airflow_provider_domo_workflows.emulator import (
     ManualClock,
     WorkflowSpec,
     add_two_numbers,
+    main,
 )
 from airflow_provider_domo_workflows.emulator.state import to_epoch_ms
 from tests.emulator_cli import emulator_cli
@@ -403,13 +404,182 @@ def test_message_start_without_a_field_answers_400_naming_it(api: httpx.Client, 
     ],
 )
 def test_message_start_for_an_unknown_model_version_or_message_answers_404(
-    api: httpx.Client, change: dict[str, str]
+    api: httpx.Client, state: EmulatorState, change: dict[str, str]
 ) -> None:
     body = {"messageName": "Start AddTwoNumbers", "version": "1.1.0", "modelId": ADD_MODEL_ID, "data": {}}
 
     response = api.post("/instances/message", json={**body, **change})
 
     assert_domo_error(response, 404)
+    assert state.instances() == []
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        ({"messageName": None}, "messageName"),
+        ({"data": None}, "data"),
+        ({"version": 1.1}, "version"),
+        ({"modelId": 7}, "modelId"),
+        ({"data": [1, 2]}, "data"),
+        ({"data": "a=1"}, "data"),
+    ],
+)
+def test_message_start_with_a_null_or_mistyped_field_answers_400_naming_it(
+    api: httpx.Client, state: EmulatorState, change: dict[str, Any], named: str
+) -> None:
+    body = {"messageName": "Start AddTwoNumbers", "version": "1.1.0", "modelId": ADD_MODEL_ID, "data": {}}
+
+    response = api.post("/instances/message", json={**body, **change})
+
+    assert_domo_error(response, 400)
+    assert named in response.json()["message"]
+    assert state.instances() == []
+
+
+def test_message_start_finds_the_model_id_in_any_case(api: httpx.Client) -> None:
+    body = {
+        "messageName": "Start AddTwoNumbers",
+        "version": "1.1.0",
+        "modelId": ADD_MODEL_ID.upper(),
+        "data": {},
+    }
+
+    response = api.post("/instances/message", json=body)
+
+    assert response.json()["modelId"] == ADD_MODEL_ID
+
+
+# One-instance routes switched off
+
+
+def one_instance_paths(instance_id: str) -> list[str]:
+    return [f"/instances/{instance_id}", f"/models/{ADD}/instance/{instance_id}"]
+
+
+@pytest.mark.parametrize("root", [API_ROOT, APP_ROOT])
+def test_instance_routes_404_answers_no_route_on_both_one_instance_routes(
+    anonymous: httpx.Client, state: EmulatorState, root: str
+) -> None:
+    instance_id = state.start(ADD, {"a": 1, "b": 2}).instance_id
+    state.instance_routes = "404"
+
+    for path in one_instance_paths(instance_id):
+        response = anonymous.get(root + path, headers={TOKEN_HEADER: state.token})
+
+        assert_domo_error(response, 404)
+        assert response.json()["message"] == f"No route matches GET {root}{path}."
+
+
+@pytest.mark.parametrize("root", [API_ROOT, APP_ROOT])
+def test_instance_routes_405_answers_method_not_allowed_with_allow_post(
+    anonymous: httpx.Client, state: EmulatorState, root: str
+) -> None:
+    instance_id = state.start(ADD, {"a": 1, "b": 2}).instance_id
+    state.instance_routes = "405"
+
+    for path in one_instance_paths(instance_id):
+        response = anonymous.get(root + path, headers={TOKEN_HEADER: state.token})
+
+        assert_domo_error(response, 405)
+        assert response.json()["statusReason"] == "Method Not Allowed"
+        assert response.headers["Allow"] == "POST"
+
+
+@pytest.mark.parametrize("mode", ["404", "405"])
+def test_cancel_message_start_and_overall_work_whatever_the_instance_routes_say(
+    api: httpx.Client, state: EmulatorState, clock: ManualClock, mode: str
+) -> None:
+    state.instance_routes = mode  # type: ignore[assignment]
+    body = {"messageName": "Start AddTwoNumbers", "version": "1.1.0", "modelId": ADD_MODEL_ID, "data": {}}
+
+    started = api.post("/instances/message", json=body)
+    canceled = api.post(f"/instances/{started.json()['id']}/cancel")
+    listed = listed_ids(api)
+
+    assert started.status_code == 200
+    assert canceled.status_code == 200
+    assert listed == [started.json()["id"]]
+    assert state.instance(started.json()["id"]).status == "CANCELED"
+
+
+@pytest.mark.parametrize("mode", ["404", "405"])
+def test_switched_off_instance_routes_still_need_a_token(
+    anonymous: httpx.Client, state: EmulatorState, mode: str
+) -> None:
+    state.instance_routes = mode  # type: ignore[assignment]
+
+    response = anonymous.get(f"{API_ROOT}/instances/00000000-0000-0000-0000-000000000000")
+
+    assert_domo_error(response, 401)
+
+
+def test_switched_off_instance_route_is_logged_under_its_route(
+    api: httpx.Client, state: EmulatorState
+) -> None:
+    state.instance_routes = "405"
+
+    api.get("/instances/00000000-0000-0000-0000-000000000000")
+
+    assert state.count_requests("GET", "/instances/{instance_id}") == 1
+    assert state.request_log[-1].status_code == 405
+
+
+def test_instance_routes_refuses_an_unknown_mode() -> None:
+    with pytest.raises(ValueError, match="instance_routes"):
+        EmulatorState(instance_routes="off")  # type: ignore[arg-type]
+
+
+# Admin settings
+
+
+def test_admin_settings_report_the_defaults(anonymous: httpx.Client) -> None:
+    assert anonymous.get("/_emulator/settings").json() == {
+        "instance_routes": "on",
+        "token_lifetime_seconds": 3600,
+    }
+
+
+def test_admin_settings_switch_the_instance_routes_at_runtime(
+    api: httpx.Client, anonymous: httpx.Client, state: EmulatorState
+) -> None:
+    instance_id = start(api)["id"]
+
+    posted = anonymous.post("/_emulator/settings", json={"instance_routes": "405"})
+    off = api.get(f"/instances/{instance_id}")
+    anonymous.post("/_emulator/settings", json={"instance_routes": "on"})
+    on = api.get(f"/instances/{instance_id}")
+
+    assert posted.json() == {"instance_routes": "405", "token_lifetime_seconds": 3600}
+    assert off.status_code == 405
+    assert on.json()["id"] == instance_id
+    assert anonymous.get("/_emulator/settings").json()["instance_routes"] == "on"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"instance_routes": "off"},
+        {"instance_routes": "405", "token_lifetime_seconds": 0},
+        {"no_such_setting": 1},
+    ],
+)
+def test_admin_settings_refuse_invalid_values_and_change_nothing(
+    anonymous: httpx.Client, state: EmulatorState, body: dict[str, Any]
+) -> None:
+    response = anonymous.post("/_emulator/settings", json=body)
+
+    assert_domo_error(response, 400)
+    assert (state.instance_routes, state.token_lifetime_seconds) == ("on", 3600)
+
+
+def test_admin_settings_empty_body_changes_nothing(anonymous: httpx.Client, state: EmulatorState) -> None:
+    state.instance_routes = "404"
+
+    response = anonymous.post("/_emulator/settings")
+
+    assert response.json()["instance_routes"] == "404"
+    assert state.instance_routes == "404"
 
 
 # Overall: filters, paging, ordering
@@ -709,6 +879,32 @@ def test_stopped_server_no_longer_accepts_connections() -> None:
 
     with pytest.raises(ConnectionRefusedError), socket.create_connection(("127.0.0.1", port), timeout=1):
         pass
+
+
+@pytest.mark.parametrize("mode", ["404", "405"])
+def test_command_line_instance_routes_flag_switches_the_one_instance_routes(mode: str) -> None:
+    with emulator_cli("--instance-routes", mode) as (url, process):
+        headers = {TOKEN_HEADER: "emulator-token"}
+        instance_id = httpx.post(
+            f"{url}{API_ROOT}/models/{ADD}/start", json={"a": 1, "b": 2}, headers=headers, verify=TLS
+        ).json()["id"]
+        one = httpx.get(f"{url}{API_ROOT}/instances/{instance_id}", headers=headers, verify=TLS)
+        canceled = httpx.post(f"{url}{API_ROOT}/instances/{instance_id}/cancel", headers=headers, verify=TLS)
+        settings = httpx.get(f"{url}/_emulator/settings", verify=TLS).json()
+        process.terminate()
+
+        assert one.status_code == int(mode)
+        assert canceled.status_code == 200
+        assert settings["instance_routes"] == mode
+        assert process.wait(timeout=10) == 0
+
+
+def test_command_line_refuses_an_unknown_instance_routes_mode(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--instance-routes", "off"])
+
+    assert exit_info.value.code == 2
+    assert "--instance-routes" in capsys.readouterr().err
 
 
 def test_command_line_prints_its_url_and_serves_until_terminated() -> None:

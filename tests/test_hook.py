@@ -98,10 +98,11 @@ def test_provider_info_registers_the_connection_type_and_modules() -> None:
     info = get_provider_info()
 
     (connection_type,) = info["connection-types"]
-    assert connection_type == {
-        "connection-type": "domo_workflows",
-        "hook-class-name": "airflow_provider_domo_workflows.hooks.domo_workflows.DomoWorkflowsHook",
-    }
+    assert connection_type["connection-type"] == "domo_workflows"
+    assert (
+        connection_type["hook-class-name"]
+        == "airflow_provider_domo_workflows.hooks.domo_workflows.DomoWorkflowsHook"
+    )
     assert info["operators"][0]["python-modules"] == [
         "airflow_provider_domo_workflows.operators.domo_workflows"
     ]

@@ -36,8 +36,14 @@ def test_parameters_given_as_json_text_are_sent_as_an_object(domo_connection: Em
     assert instance.parameters == {"a": 1, "b": 1.5}
 
 
-def test_parameters_and_alias_are_templated_and_rendered_as_json() -> None:
-    assert set(StartWorkflowOperator.template_fields) == {"workflow_alias", "parameters"}
+def test_parameters_and_workflow_fields_are_templated_and_rendered_as_json() -> None:
+    assert set(StartWorkflowOperator.template_fields) == {
+        "workflow_alias",
+        "model_id",
+        "version",
+        "message_name",
+        "parameters",
+    }
     assert StartWorkflowOperator.template_fields_renderers == {"parameters": "json"}
 
 
@@ -143,3 +149,29 @@ def test_a_non_json_answer_fails_with_an_excerpt_and_what_to_check(
     message = str(raised.value)
     assert "body starts: '<html><head><title>Sign in</title></head><body>Corporate gateway" in message
     assert "The answer is not JSON: check that host and api_root point at Domo's Workflows API." in message
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"workflow_alias": None}, "Give either workflow_alias"),
+        ({"model_id": "abc", "version": "1.0.0", "message_name": "Start"}, "Give either workflow_alias"),
+        ({"workflow_alias": None, "model_id": "abc", "message_name": "Start"}, "model_id needs version"),
+    ],
+)
+def test_the_workflow_must_be_named_one_way_when_the_dag_is_parsed(
+    kwargs: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        start_operator(**kwargs)
+
+
+def test_a_bad_version_fails_before_any_request(domo_connection: EmulatorServer) -> None:
+    operator = start_operator(
+        workflow_alias=None, model_id="abc", version="v1", message_name="Start AddTwoNumbers"
+    )
+
+    with pytest.raises(ValueError, match=r"^version is 'v1'"):
+        operator.execute(task_context())  # type: ignore[arg-type]
+
+    assert domo_connection.state.request_counts() == {}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
@@ -13,13 +14,17 @@ from airflow_provider_domo_workflows.client.client import (
     ApiRequest,
     ModelT,
     cancel_request,
+    check_instance_id,
     http_settings,
+    instance_request,
     parse_answer,
     read_json,
+    route_missing,
     search_instances,
     transport_error,
 )
 from airflow_provider_domo_workflows.client.config import DomoConnectionConfig
+from airflow_provider_domo_workflows.client.errors import DomoApiError
 from airflow_provider_domo_workflows.client.models import InstanceMetric, WorkflowInstance
 from airflow_provider_domo_workflows.client.retry import RetryPolicy
 
@@ -75,9 +80,27 @@ class AsyncDomoWorkflowsClient:
         created_after: datetime | None = None,
         page_size: int = DEFAULT_PAGE_SIZE,
     ) -> dict[str, InstanceMetric]:
-        """Find several instances' metrics in one paging of ``/overall``, by canonical instance id."""
+        """
+        Several instances' metrics, by canonical instance id; an instance not listed (yet) is left out.
+
+        With a one-instance route in the connection's ``instance_read``, each instance is read with it (all
+        at once); otherwise, or once that route proves missing, one paging of ``/overall`` finds them all.
+        """
+        ids = list(instance_ids)
+        direct = [instance_request(self.config, workflow_alias, instance_id) for instance_id in ids]
+        if ids and all(request is not None for request in direct):
+            try:
+                answers = await asyncio.gather(
+                    *(self._call(request, WorkflowInstance) for request in direct if request is not None)
+                )
+            except DomoApiError as error:
+                if not route_missing(self.config, error):
+                    raise
+            else:
+                pairs = zip(ids, answers, strict=True)
+                return {check_instance_id(wanted): answer.as_metric() for wanted, answer in pairs}
         search = search_instances(
-            workflow_alias, instance_ids, created_after=created_after, page_size=page_size
+            self.config.model_path(workflow_alias), ids, created_after=created_after, page_size=page_size
         )
         try:
             request = next(search)
@@ -93,13 +116,13 @@ class AsyncDomoWorkflowsClient:
 
     async def _call(self, request: ApiRequest, model: type[ModelT]) -> ModelT:
         async def attempt() -> ModelT:
-            return parse_answer(await self._send(request), request, model, self.config.token)
+            return parse_answer(await self._send(request), request, model, self.config.secret)
 
         return await self.retry.acall(attempt)
 
     async def _read(self, request: ApiRequest) -> Any:
         async def attempt() -> Any:
-            return read_json(await self._send(request), request, self.config.token)
+            return read_json(await self._send(request), request, self.config.secret)
 
         return await self.retry.acall(attempt)
 

@@ -3,25 +3,30 @@
 from __future__ import annotations
 
 import json
+import logging
 import ssl
 import time
 import uuid
 from collections.abc import Generator, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
 from urllib.parse import quote
 
 import httpx
 from pydantic import BaseModel, ValidationError
 
-from airflow_provider_domo_workflows.client.config import DomoConnectionConfig
-from airflow_provider_domo_workflows.client.errors import DomoApiError, DomoRequestError
+from airflow_provider_domo_workflows.client.auth import auth_settings
+from airflow_provider_domo_workflows.client.config import (
+    READ_INSTANCE,
+    READ_MODEL_INSTANCE,
+    DomoConnectionConfig,
+    check_version,
+)
+from airflow_provider_domo_workflows.client.errors import DomoApiError, DomoRequestError, retry_after_seconds
 from airflow_provider_domo_workflows.client.models import InstanceMetric, WorkflowInstance, WorkflowMetrics
 from airflow_provider_domo_workflows.client.retry import RetryPolicy
 
-TOKEN_HEADER = "X-DOMO-Developer-Token"
 DEFAULT_PAGE_SIZE = 200
 # An instance search narrowed with ``after`` starts this long before the instance's creation, so that
 # clock differences between Airflow and Domo cannot hide it.
@@ -39,6 +44,7 @@ _HINTS = {
     "check the workflow alias and the connection's api_root.",
 }
 ModelT = TypeVar("ModelT", bound=BaseModel)
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -80,6 +86,65 @@ def check_instance_id(instance_id: object) -> str:
 def cancel_request(instance_id: str) -> ApiRequest:
     """Describe the product API's cancel of one instance (``POST {api_root}/instances/{id}/cancel``)."""
     return ApiRequest("POST", f"/instances/{check_instance_id(instance_id)}/cancel")
+
+
+def message_request(
+    model_id: str, version: str, message_name: str, parameters: Mapping[str, Any] | str | None
+) -> ApiRequest:
+    """Describe the product API's start (``POST {api_root}/instances/message``), checking each field."""
+    if not isinstance(model_id, str) or not model_id.strip():
+        raise ValueError(f"model_id is {model_id!r}: give the workflow's model id (a UUID).")
+    if not isinstance(message_name, str) or not message_name.strip():
+        raise ValueError(
+            f"message_name is {message_name!r}: give the title of the workflow's start node, "
+            "often 'Start <workflow name>'."
+        )
+    body = {
+        "messageName": message_name.strip(),
+        "version": check_version(version),
+        "modelId": model_id.strip(),
+        "data": serialise_parameters(parameters),
+    }
+    return ApiRequest("POST", "/instances/message", body=body)
+
+
+# One-instance routes that answered 404 or 405, by (base URL, API root, route): the waits of this process
+# read /overall instead from then on.
+_missing_routes: set[tuple[str, str, str]] = set()
+
+
+def instance_request(
+    config: DomoConnectionConfig, workflow_alias: str, instance_id: str
+) -> ApiRequest | None:
+    """The one-instance read the connection asks for, or ``None`` to search ``/overall`` instead."""
+    if (config.base_url, config.api_root, config.instance_read) in _missing_routes:
+        return None
+    if config.instance_read == READ_INSTANCE:
+        return ApiRequest("GET", f"/instances/{check_instance_id(instance_id)}")
+    if config.instance_read == READ_MODEL_INSTANCE:
+        workflow = _segment("workflow_alias", config.model_path(workflow_alias))
+        return ApiRequest("GET", f"/models/{workflow}/instance/{check_instance_id(instance_id)}")
+    return None
+
+
+def route_missing(config: DomoConnectionConfig, error: DomoApiError) -> bool:
+    """
+    Whether a one-instance read failed because the route is missing (404 or 405); if so, remember it.
+
+    A 404 may also mean that this one instance is not visible there yet: either way ``/overall`` is
+    the documented way to find it, and is used for this connection from now on.
+    """
+    if error.status_code not in (404, 405):
+        return False
+    key = (config.base_url, config.api_root, config.instance_read)
+    if key not in _missing_routes:
+        _missing_routes.add(key)
+        logger.warning(
+            "%s answered %s; reading instances from /overall for this connection from now on.",
+            f"{error.method} {config.api_root}{error.path}",
+            error.status_code,
+        )
+    return True
 
 
 def serialise_parameters(parameters: Mapping[str, Any] | str | None) -> dict[str, Any]:
@@ -168,23 +233,6 @@ def api_error(
         hint=hint or _HINTS.get(response.status_code),
         retry_after=retry_after_seconds(response.headers.get("retry-after")),
     )
-
-
-def retry_after_seconds(value: str | None) -> float | None:
-    """Read ``Retry-After``: a number of seconds, or an HTTP date; ``None`` when absent or unreadable."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        moment = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return max(0.0, (moment - datetime.now(timezone.utc)).total_seconds())
 
 
 def _text(value: object, secret: str) -> str | None:
@@ -286,19 +334,41 @@ class DomoWorkflowsClient:
         self, workflow_alias: str, parameters: Mapping[str, Any] | str | None
     ) -> WorkflowInstance:
         """
-        Start one instance of a workflow (``POST {api_root}/models/{alias}/start``) and return it.
+        Start one instance of a workflow and return it.
+
+        An alias the connection's ``workflows`` extra maps is started through the product API's
+        ``POST {api_root}/instances/message``; any other name through
+        ``POST {api_root}/models/{alias}/start``.
 
         .. note:: Domo has no idempotency key: this request is never retried, and a timeout after it
            was sent means an instance may have started.
         """
+        mapping = self.config.mapping(workflow_alias)
+        if mapping is not None:
+            return self.start_message(mapping.model_id, mapping.version, mapping.message_name, parameters)
         request = ApiRequest(
             "POST",
             f"/models/{_segment('workflow_alias', workflow_alias)}/start",
             body=serialise_parameters(parameters),
         )
+        return self._start(request)
+
+    def start_message(
+        self, model_id: str, version: str, message_name: str, parameters: Mapping[str, Any] | str | None
+    ) -> WorkflowInstance:
+        """
+        Start one instance through the product API (``POST {api_root}/instances/message``) and return it.
+
+        :param model_id: the workflow's model id (a UUID).
+        :param version: the deployed version to start, ``major.minor.patch``.
+        :param message_name: the title of the workflow's start node, often ``Start <workflow name>``.
+        """
+        return self._start(message_request(model_id, version, message_name, parameters))
+
+    def _start(self, request: ApiRequest) -> WorkflowInstance:
         response = self._send(request, may_have_started=True)
         try:
-            return parse_started_instance(response, request, self.config.token)
+            return parse_started_instance(response, request, self.config.secret)
         except DomoApiError as error:
             # A gateway's 5xx, or a 2xx whose instance cannot be read, may hide a started instance; a 2xx
             # HTML page (a proxy's login page) never came from Domo.
@@ -318,7 +388,8 @@ class DomoWorkflowsClient:
     ) -> WorkflowMetrics:
         """Read a workflow's metrics and one page of its instances (``GET .../models/{alias}/overall``)."""
         return self._call(
-            metrics_request(workflow_alias, limit, offset, after, until, status), WorkflowMetrics
+            metrics_request(self.config.model_path(workflow_alias), limit, offset, after, until, status),
+            WorkflowMetrics,
         )
 
     def find_instance_metric(
@@ -331,22 +402,38 @@ class DomoWorkflowsClient:
         within: float | None = None,
     ) -> InstanceMetric | None:
         """
-        Find one instance's metric by paging ``/overall``; ``None`` when it is not listed (yet).
+        One instance's metric; ``None`` when it is not listed (yet).
+
+        It is read with the connection's one-instance route when ``instance_read`` names one that works,
+        otherwise by paging ``/overall``.
 
         :param created_after: a time before the instance was created; narrows the search to the
             instances after it (less a margin for clock differences). ``None`` searches the whole history.
         :param page_size: instances asked for per page.
         :param within: seconds the caller can spare: retries take no pause that would end after them.
         """
-        search = search_instance(
-            workflow_alias, instance_id, created_after=created_after, page_size=page_size
-        )
         until = time.monotonic() + within if within is not None else None
+
+        def left() -> float | None:
+            return until - time.monotonic() if until is not None else None
+
+        direct = instance_request(self.config, workflow_alias, instance_id)
+        if direct is not None:
+            try:
+                return self._call(direct, WorkflowInstance, left()).as_metric()
+            except DomoApiError as error:
+                if not route_missing(self.config, error):
+                    raise
+        search = search_instance(
+            self.config.model_path(workflow_alias),
+            instance_id,
+            created_after=created_after,
+            page_size=page_size,
+        )
         try:
             request = next(search)
             while True:
-                left = until - time.monotonic() if until is not None else None
-                request = search.send(self._read(request, left))
+                request = search.send(self._read(request, left()))
         except StopIteration as done:
             result: InstanceMetric | None = done.value
             return result
@@ -373,15 +460,17 @@ class DomoWorkflowsClient:
         hint = None
         if response.is_success:
             hint = "The answer is not JSON: check that host and api_root point at Domo's Workflows API."
-        raise api_error(response, request, self.config.token, hint=hint)
+        raise api_error(response, request, self.config.secret, hint=hint)
 
-    def _call(self, request: ApiRequest, model: type[ModelT]) -> ModelT:
+    def _call(self, request: ApiRequest, model: type[ModelT], within: float | None = None) -> ModelT:
         """A read or a cancel, tried again under the retry policy (a start never comes here)."""
-        return self.retry.call(lambda: parse_answer(self._send(request), request, model, self.config.token))
+        return self.retry.call(
+            lambda: parse_answer(self._send(request), request, model, self.config.secret), within
+        )
 
     def _read(self, request: ApiRequest, within: float | None = None) -> Any:
         """One page's JSON, tried again under the retry policy."""
-        return self.retry.call(lambda: read_json(self._send(request), request, self.config.token), within)
+        return self.retry.call(lambda: read_json(self._send(request), request, self.config.secret), within)
 
     def _send(self, request: ApiRequest, *, may_have_started: bool = False) -> httpx.Response:
         url = self.config.api_root + request.path
@@ -402,6 +491,10 @@ def transport_error(
 ) -> DomoRequestError:
     """Explain a request that got no answer; a start that may have been received says so."""
     target = f"{request.method} {config.base_url}{config.api_root}{request.path}"
+    if config.oauth is not None and _failed_url(error) == httpx.URL(config.oauth.token_url):
+        # The token request failed, so the request it was for was never sent.
+        target = f"the OAuth token URL {config.oauth.token_url} (extra 'token_url')"
+        may_have_started = False
     if isinstance(error, httpx.TimeoutException):
         what = f"Domo did not answer {target} within {config.timeout:g} s (extra 'timeout')"
     else:
@@ -428,13 +521,22 @@ def transport_error(
     return failure
 
 
+def _failed_url(error: Exception) -> httpx.URL | None:
+    """The URL of the request an httpx error is about, if it says (its ``request`` may be unset)."""
+    try:
+        request = error.request if isinstance(error, httpx.RequestError) else None
+    except RuntimeError:
+        return None
+    return request.url.copy_with(query=None) if request is not None else None
+
+
 def http_settings(config: DomoConnectionConfig) -> dict[str, Any]:
     """What the sync and the async httpx clients are built with: one place for timeouts, TLS and auth."""
     return {
         "base_url": config.base_url,
         "timeout": config.timeout,
         "verify": tls_verification(config),
-        "headers": {TOKEN_HEADER: config.token, "Accept": "application/json"},
+        **auth_settings(config),
         # A redirect is reported, not followed: it usually means a wrong scheme or api_root.
         "follow_redirects": False,
     }

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import math
+import re
 import ssl
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -18,27 +21,78 @@ MAX_RETRIES_LIMIT = 10
 MAX_RETRY_WAIT_LIMIT = 300.0
 # One request waiting longer than an hour is a hang, not patience; larger values also overflow clocks.
 MAX_TIMEOUT_SECONDS = 3600.0
+AUTH_DEVELOPER_TOKEN = "developer_token"
+AUTH_OAUTH = "oauth"
+AUTH_TYPES = (AUTH_DEVELOPER_TOKEN, AUTH_OAUTH)
+DEFAULT_TOKEN_URL = "https://api.domo.com/oauth/token"
+# How the waits read one instance: by searching the workflow's /overall metrics (documented, the
+# default), or with one of the one-instance routes (not documented for the instance host).
+READ_OVERALL = "overall"
+READ_INSTANCE = "instance"
+READ_MODEL_INSTANCE = "model_instance"
+INSTANCE_READS = (READ_OVERALL, READ_INSTANCE, READ_MODEL_INSTANCE)
+_VERSION = re.compile(r"\d+\.\d+\.\d+")
 HOST_EXAMPLES = (
     "'acme', 'acme.domo.com', 'https://acme.domo.com' or a full base URL such as 'http://127.0.0.1:8765'"
 )
 
 
 @dataclass(frozen=True)
+class WorkflowMapping:
+    """Where an alias points on the instance host: model id, deployed version and start message."""
+
+    model_id: str
+    version: str
+    message_name: str
+
+
+@dataclass(frozen=True)
+class OAuthClient:
+    """OAuth client credentials, exchanged at ``token_url`` for a bearer token; secret kept out of repr."""
+
+    client_id: str
+    client_secret: str = field(repr=False)
+    token_url: str = DEFAULT_TOKEN_URL
+    scope: str | None = None
+
+
+@dataclass(frozen=True)
 class DomoConnectionConfig:
     """
-    A validated Domo connection: base URL, API root, access token, timeout and TLS verification.
+    A validated Domo connection: base URL, API root, credentials, timeout, TLS verification, retries,
+    how one instance is read and which aliases map to model ids.
 
     Build it with :meth:`build`, which turns what a user typed into a clear ``ValueError`` naming the
-    field and the fix. The token is left out of ``repr`` so that it never reaches a log.
+    field and the fix. Secrets are left out of ``repr`` so that they never reach a log. It is frozen
+    and hashable: the triggerer shares reads between waits with equal configs.
     """
 
     base_url: str
+    # The developer access token; empty when ``oauth`` is set.
     token: str = field(repr=False)
     api_root: str = DEFAULT_API_ROOT
     timeout: float = DEFAULT_TIMEOUT_SECONDS
     verify: bool | str = True
     max_retries: int = DEFAULT_MAX_RETRIES
     retry_max_wait: float = DEFAULT_RETRY_MAX_WAIT
+    oauth: OAuthClient | None = None
+    instance_read: str = READ_OVERALL
+    # Alias -> mapping, as sorted pairs so that the config stays hashable.
+    workflows: tuple[tuple[str, WorkflowMapping], ...] = ()
+
+    @property
+    def secret(self) -> str:
+        """The long-lived secret to mask in any text that leaves the client."""
+        return self.oauth.client_secret if self.oauth is not None else self.token
+
+    def mapping(self, workflow_alias: str) -> WorkflowMapping | None:
+        """The connection's mapping of an alias to a model id, version and start message, if any."""
+        return dict(self.workflows).get(workflow_alias.strip())
+
+    def model_path(self, workflow_alias: str) -> str:
+        """What names the workflow in ``/models/{workflow}/...``: a mapped alias's model id, else itself."""
+        mapping = self.mapping(workflow_alias)
+        return mapping.model_id if mapping is not None else workflow_alias
 
     @classmethod
     def build(
@@ -52,28 +106,175 @@ class DomoConnectionConfig:
         verify: object = None,
         max_retries: object = None,
         retry_max_wait: object = None,
+        auth_type: object = None,
+        client_id: object = None,
+        client_secret: object = None,
+        token_url: object = None,
+        scope: object = None,
+        instance_read: object = None,
+        workflows: object = None,
     ) -> DomoConnectionConfig:
         """Validate user input and build a config; raise ``ValueError`` naming the field at fault."""
-        if not token or not token.strip():
-            raise ValueError(
-                "password is empty: set the connection's password to a Domo developer access token "
-                "(Admin > Authentication > Access tokens)."
+        oauth = None
+        if parse_auth_type(auth_type) == AUTH_OAUTH:
+            oauth = OAuthClient(
+                client_id=_header_safe(
+                    "client_id", client_id, "the OAuth client id from Domo's developer portal"
+                ),
+                client_secret=_header_safe("client_secret", client_secret, "the OAuth client's secret"),
+                token_url=parse_token_url(token_url),
+                scope=parse_scope(scope),
             )
-        if not token.strip().isascii() or not token.strip().isprintable() or " " in token.strip():
-            # Said without the token itself, which must never reach a log.
-            raise ValueError(
-                "password holds characters that cannot travel in an HTTP header (white space, control or "
-                "non-ASCII characters): paste the access token again."
+            token = ""
+        else:
+            token = _header_safe(
+                "password",
+                token,
+                "a Domo developer access token (Admin > Authentication > Access tokens)",
+                name="password",
             )
         return cls(
             base_url=normalise_base_url(host, port),
-            token=token.strip(),
+            token=token,
             api_root=normalise_api_root(api_root),
             timeout=parse_timeout(timeout),
             verify=parse_verify(verify),
             max_retries=parse_max_retries(max_retries),
             retry_max_wait=parse_retry_max_wait(retry_max_wait),
+            oauth=oauth,
+            instance_read=parse_instance_read(instance_read),
+            workflows=parse_workflows(workflows),
         )
+
+
+def _header_safe(field_name: str, value: object, what: str, *, name: str | None = None) -> str:
+    """A credential that can travel in an HTTP header; errors never repeat the value."""
+    label = name or f"extra {field_name!r}"
+    text = value.strip() if isinstance(value, str) else ""
+    if not text:
+        raise ValueError(f"{label} is empty: set it to {what}.")
+    if not text.isascii() or not text.isprintable() or " " in text:
+        # Said without the value itself, which may be a secret that must never reach a log.
+        raise ValueError(
+            f"{label} holds characters that cannot travel in an HTTP header (white space, control or "
+            f"non-ASCII characters): paste {what} again."
+        )
+    return text
+
+
+def parse_auth_type(value: object) -> str:
+    """Read the auth type: ``developer_token`` (default) or ``oauth`` (client credentials)."""
+    if value is None or value == "":
+        return AUTH_DEVELOPER_TOKEN
+    text = str(value).strip().lower().replace("-", "_") if isinstance(value, str) else None
+    if text in ("token", "access_token"):
+        text = AUTH_DEVELOPER_TOKEN
+    if text not in AUTH_TYPES:
+        raise ValueError(f"extra 'auth_type' is {value!r}: use {AUTH_DEVELOPER_TOKEN!r} or {AUTH_OAUTH!r}.")
+    return text
+
+
+def parse_token_url(value: object) -> str:
+    """Read the OAuth token URL: an http(s) URL, default Domo's ``https://api.domo.com/oauth/token``."""
+    if value is None or value == "":
+        return DEFAULT_TOKEN_URL
+    text = value.strip() if isinstance(value, str) else ""
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.username or parts.password:
+        raise ValueError(
+            f"extra 'token_url' is {value!r}: give the full URL of the OAuth token endpoint, "
+            f"e.g. {DEFAULT_TOKEN_URL!r}, without credentials in it."
+        )
+    return text
+
+
+def parse_scope(value: object) -> str | None:
+    """Read the OAuth scope: space-separated words, or nothing to leave it to the client's setting."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or not value.isascii() or not value.isprintable():
+        raise ValueError(
+            f"extra 'scope' is {value!r}: give space-separated OAuth scopes, e.g. 'data workflow'."
+        )
+    return " ".join(value.split()) or None
+
+
+def parse_instance_read(value: object) -> str:
+    """Read how waits read one instance: ``overall`` (default), ``instance`` or ``model_instance``."""
+    if value is None or value == "":
+        return READ_OVERALL
+    text = value.strip().lower() if isinstance(value, str) else None
+    if text not in INSTANCE_READS:
+        raise ValueError(
+            f"extra 'instance_read' is {value!r}: use 'overall' (search /models/{{workflow}}/overall, the "
+            "default), 'instance' (GET /instances/{id}) or 'model_instance' "
+            "(GET /models/{workflow}/instance/{id})."
+        )
+    return text
+
+
+_MAPPING_KEYS = {
+    "model_id": ("model_id", "modelId"),
+    "version": ("version",),
+    "message_name": ("message_name", "messageName"),
+}
+_WORKFLOWS_EXAMPLE = (
+    '{"AddTwoNumbers": {"model_id": "<workflow UUID>", "version": "1.1.0", '
+    '"message_name": "Start AddTwoNumbers"}}'
+)
+
+
+def parse_workflows(value: object) -> tuple[tuple[str, WorkflowMapping], ...]:
+    """
+    Read the ``workflows`` extra: a JSON object (or its text) mapping an alias to its model id,
+    version and start message, as a Domo app's manifest maps its workflows.
+    """
+    if value is None or value == "":
+        return ()
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as error:
+            raise ValueError(
+                f"extra 'workflows' is not valid JSON ({error.msg} at column {error.colno}): give an object "
+                f"such as {_WORKFLOWS_EXAMPLE}."
+            ) from None
+    if not isinstance(value, Mapping):
+        raise ValueError(f"extra 'workflows' must be a JSON object such as {_WORKFLOWS_EXAMPLE}.")
+    pairs = []
+    for alias, entry in value.items():
+        if not isinstance(alias, str) or not alias.strip():
+            raise ValueError(f"extra 'workflows' has the key {alias!r}: name each workflow by its alias.")
+        if not isinstance(entry, Mapping):
+            raise ValueError(
+                f"extra 'workflows'[{alias!r}] must be an object with model_id, version and message_name."
+            )
+        fields: dict[str, str] = {}
+        for name, spellings in _MAPPING_KEYS.items():
+            found = next((entry[key] for key in spellings if key in entry), None)
+            if not isinstance(found, str) or not found.strip():
+                raise ValueError(
+                    f"extra 'workflows'[{alias!r}] lacks {name!r}: give model_id (the workflow's UUID), "
+                    "version (the deployed major.minor.patch) and message_name (the start node's title)."
+                )
+            fields[name] = found.strip()
+        if not _VERSION.fullmatch(fields["version"]):
+            raise ValueError(
+                f"extra 'workflows'[{alias!r}] has version {fields['version']!r}: give the deployed version "
+                "as major.minor.patch, e.g. '1.1.0'."
+            )
+        pairs.append((alias.strip(), WorkflowMapping(**fields)))
+    return tuple(sorted(pairs, key=lambda pair: pair[0]))
+
+
+def check_version(value: object) -> str:
+    """A workflow version as ``major.minor.patch``; a ``ValueError`` names ``version`` otherwise."""
+    text = value.strip() if isinstance(value, str) else ""
+    if not _VERSION.fullmatch(text):
+        raise ValueError(
+            f"version is {value!r}: give the workflow's deployed version as major.minor.patch, e.g. '1.1.0'."
+        )
+    return text
 
 
 def normalise_base_url(host: str | None, port: int | None = None) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 
@@ -115,3 +117,20 @@ def is_transient(error: BaseException) -> bool:
     return isinstance(error, DomoApiError) and (
         error.incomplete or error.status_code == 429 or error.status_code >= 500
     )
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """Read ``Retry-After``: a number of seconds, or an HTTP date; ``None`` when absent or unreadable."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return max(0.0, (moment - datetime.now(timezone.utc)).total_seconds())

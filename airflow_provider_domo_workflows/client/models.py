@@ -36,6 +36,22 @@ class WorkflowInstance(_DomoModel):
     updated_on: datetime | None = None
     status: WorkflowStatus = WorkflowStatus.parse(None)
 
+    def as_metric(self) -> InstanceMetric:
+        """
+        The instance as a ``/overall`` line, for waits that read it from a one-instance route.
+
+        That route tells no end time: ``updatedOn`` of an ended instance stands in for it.
+        """
+        return InstanceMetric(
+            instance_id=self.id,
+            model_id=self.model_id,
+            version=self.model_version,
+            creator_id=self.created_by,
+            workflow_start_time=self.created_on,
+            workflow_end_time=self.updated_on if self.status.is_terminal else None,
+            status=self.status,
+        )
+
 
 class InstanceMetric(_DomoModel):
     """One instance's line in a workflow's ``/overall`` metrics."""

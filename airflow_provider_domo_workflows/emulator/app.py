@@ -5,11 +5,16 @@ answers shaped as an instance (start, cancel, one instance) and JSON null in ``/
 
 The answers of Domo's routes can carry the faults of the state's :class:`FaultPlan` (errors, 429s,
 dropped connections, slow or malformed answers); see :class:`_FaultMiddleware`.
+
+Besides the developer token, Domo's routes accept OAuth access tokens from ``/oauth/token``, the
+client-credentials endpoint Domo serves at ``https://api.domo.com/oauth/token``; see :func:`_oauth_router`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import contextlib
 import dataclasses
 import email.utils
@@ -20,8 +25,9 @@ import math
 import secrets
 import string
 import time
+import urllib.parse
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from http import HTTPStatus
 from typing import Annotated, Any, Literal
 
@@ -40,7 +46,9 @@ from airflow_provider_domo_workflows.emulator.state import (
     EmulatorState,
     FaultPlan,
     InjectedFault,
+    InstanceRoutes,
     InstanceSnapshot,
+    InvalidClientError,
     RequestRecord,
     UnknownInstanceError,
     UnknownWorkflowError,
@@ -52,6 +60,10 @@ from airflow_provider_domo_workflows.emulator.state import (
 API_ROOTS = ("/api/workflow/v1", "/domo/workflow/v1")
 ADMIN_PREFIX = "/_emulator"
 TOKEN_HEADER = "X-DOMO-Developer-Token"
+TOKEN_PATH = "/oauth/token"
+# The fixed identity fields of Domo's token answer; the emulator has one customer and one user.
+OAUTH_IDENTITY: dict[str, Any] = {"customer": "emulator", "env": "prod", "userId": 27, "role": "Admin"}
+INVALID_TOKEN_MESSAGE = "The access token is invalid or has expired."
 DEFAULT_PAGE_LIMIT = 100
 FAULT_SCOPE_KEY = "domo_emulator.fault"
 
@@ -71,12 +83,14 @@ class DomoAPIError(Exception):
 
     :param status_code: the HTTP status of the answer.
     :param message: the ``message`` of the body; never put a token in it.
+    :param headers: extra headers of the answer, e.g. ``Allow`` on a 405.
     """
 
-    def __init__(self, status_code: int, message: str) -> None:
+    def __init__(self, status_code: int, message: str, headers: Mapping[str, str] | None = None) -> None:
         super().__init__(message)
         self.status_code = status_code
         self.message = message
+        self.headers = dict(headers or {})
 
 
 def new_toe() -> str:
@@ -85,7 +99,9 @@ def new_toe() -> str:
     return f"{chars[:10]}-{chars[10:15]}-{chars[15:]}"
 
 
-def domo_error_response(status_code: int, message: str) -> JSONResponse:
+def domo_error_response(
+    status_code: int, message: str, headers: Mapping[str, str] | None = None
+) -> JSONResponse:
     """Return Domo's error body: ``status``, ``statusReason``, ``message`` and a fresh ``toe``."""
     body = {
         "status": status_code,
@@ -93,7 +109,21 @@ def domo_error_response(status_code: int, message: str) -> JSONResponse:
         "message": message,
         "toe": new_toe(),
     }
-    return JSONResponse(body, status_code=status_code)
+    return JSONResponse(body, status_code=status_code, headers=headers)
+
+
+def oauth_error_response(
+    status_code: int, error: str, description: str, headers: Mapping[str, str] | None = None
+) -> JSONResponse:
+    """Return the OAuth 2 error body Domo's token endpoint answers: ``error`` and ``error_description``.
+
+    Never put a secret or a token in ``description``.
+    """
+    # RFC 6749 section 5.1: token answers, errors included, must not be cached.
+    no_store = {"Cache-Control": "no-store", "Pragma": "no-cache", **(headers or {})}
+    return JSONResponse(
+        {"error": error, "error_description": description}, status_code=status_code, headers=no_store
+    )
 
 
 def _optional_time(epoch_ms: int | None) -> str | None:
@@ -442,14 +472,42 @@ def workflow_json(spec: WorkflowSpec) -> dict[str, Any]:
     }
 
 
+def bearer_token(authorization: str | None) -> str | None:
+    """Return the token of an ``Authorization: bearer <token>`` header (scheme in any case), else None."""
+    if authorization is None:
+        return None
+    scheme, _, token = authorization.strip().partition(" ")
+    token = token.strip()
+    return token if scheme.lower() == "bearer" and token else None
+
+
 def _api_router(state: EmulatorState) -> APIRouter:
     def require_token(
         token: Annotated[str | None, Header(alias=TOKEN_HEADER)] = None,
+        authorization: Annotated[str | None, Header()] = None,
     ) -> None:
-        if token is None:
-            raise DomoAPIError(401, f"Missing {TOKEN_HEADER} header.")
-        if not hmac.compare_digest(token.encode(), state.token.encode()):
-            raise DomoAPIError(401, "The access token is invalid or has expired.")
+        # A developer token, when sent, decides alone: a wrong one is refused even beside a good bearer
+        # token, so a client that sends both by mistake finds out.
+        if token is not None:
+            if not hmac.compare_digest(token.encode(), state.token.encode()):
+                raise DomoAPIError(401, INVALID_TOKEN_MESSAGE)
+            return
+        access_token = bearer_token(authorization)
+        if access_token is None:
+            raise DomoAPIError(401, f"Missing {TOKEN_HEADER} header or Authorization: bearer token.")
+        if not state.token_is_valid(access_token):
+            raise DomoAPIError(401, INVALID_TOKEN_MESSAGE)
+
+    def require_instance_routes(request: Request) -> None:
+        # Authentication runs first, as Domo's security filters run before its routing.
+        mode: InstanceRoutes = state.instance_routes
+        if mode == "404":
+            raise DomoAPIError(404, f"No route matches {request.method} {request.url.path}.")
+        if mode == "405":
+            # A 405 means the path maps to another method; POST is the only other one Domo's routes use.
+            raise DomoAPIError(
+                405, f"Request method '{request.method}' is not supported.", headers={"Allow": "POST"}
+            )
 
     router = APIRouter(dependencies=[Depends(require_token)])
 
@@ -488,7 +546,7 @@ def _api_router(state: EmulatorState) -> APIRouter:
             }
         )
 
-    @router.get("/models/{workflow}/instance/{instance_id}")
+    @router.get("/models/{workflow}/instance/{instance_id}", dependencies=[Depends(require_instance_routes)])
     def workflow_instance(workflow: str, instance_id: str) -> JSONResponse:
         spec = state.workflow(workflow)
         instance = state.instance(instance_id)
@@ -514,11 +572,113 @@ def _api_router(state: EmulatorState) -> APIRouter:
     def cancel(instance_id: str) -> JSONResponse:
         return JSONResponse(cancel_json(state.cancel(instance_id)))
 
-    @router.get("/instances/{instance_id}")
+    @router.get("/instances/{instance_id}", dependencies=[Depends(require_instance_routes)])
     def instance(instance_id: str) -> JSONResponse:
         return JSONResponse(instance_json(state.instance(instance_id)))
 
     return router
+
+
+def _basic_credentials(authorization: str | None) -> tuple[str, str] | None:
+    """Return the ``(client_id, client_secret)`` of an ``Authorization: Basic`` header, else None.
+
+    :raises InvalidClientError: when the header says Basic but does not decode to ``id:secret``.
+    """
+    if authorization is None:
+        return None
+    scheme, _, encoded = authorization.strip().partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        raise InvalidClientError("Bad credentials") from None
+    client_id, colon, client_secret = decoded.partition(":")
+    if not colon:
+        raise InvalidClientError("Bad credentials")
+    return client_id, client_secret
+
+
+async def _token_parameters(request: Request) -> dict[str, str]:
+    """Merge the token request's query string and its form body; a form field wins over the query.
+
+    Domo's documentation shows ``grant_type`` and ``scope`` in a GET's query string, standard OAuth 2
+    sends them in a POST's ``application/x-www-form-urlencoded`` body. Only the body may carry
+    ``client_id`` and ``client_secret``: credentials in a URL end up in logs.
+    """
+    parameters = {
+        name: value for name, value in request.query_params.items() if name in ("grant_type", "scope")
+    }
+    content_type = request.headers.get("content-type", "")
+    if content_type.split(";")[0].strip().lower() == "application/x-www-form-urlencoded":
+        body = await request.body()
+        try:
+            fields = urllib.parse.parse_qsl(
+                body.decode("utf-8"), keep_blank_values=True, strict_parsing=False
+            )
+        except (UnicodeDecodeError, ValueError):
+            raise DomoAPIError(400, "The form body is not valid UTF-8 form data.") from None
+        parameters.update(fields)
+    return parameters
+
+
+def _oauth_router(state: EmulatorState) -> APIRouter:
+    """Domo's client-credentials token endpoint, served at the server's root as on ``api.domo.com``."""
+    router = APIRouter()
+
+    @router.api_route(TOKEN_PATH, methods=["GET", "POST"])
+    async def token(request: Request) -> JSONResponse:
+        parameters = await _token_parameters(request)
+        # Domo authenticates the client before it reads the grant, as Spring Security's filters do, so bad
+        # credentials answer 401 whatever the grant type.
+        try:
+            credentials = _basic_credentials(request.headers.get("authorization"))
+            if credentials is None:
+                credentials = (parameters.get("client_id", ""), parameters.get("client_secret", ""))
+            client_id, client_secret = credentials
+            state.authenticate_client(client_id, client_secret)
+        except InvalidClientError:
+            return oauth_error_response(
+                401, "invalid_client", "Bad credentials", headers={"WWW-Authenticate": 'Basic realm="oauth"'}
+            )
+        grant_type = parameters.get("grant_type")
+        if not grant_type:
+            return oauth_error_response(400, "invalid_request", "Missing grant type")
+        if grant_type != "client_credentials":
+            return oauth_error_response(
+                400, "unsupported_grant_type", "Unsupported grant type; use client_credentials"
+            )
+        issued = state.issue_token(client_id, client_secret, scope=parameters.get("scope", ""))
+        return JSONResponse(
+            {
+                "access_token": issued.access_token,
+                "token_type": "bearer",
+                "expires_in": issued.expires_in,
+                "scope": issued.scope,
+                **OAUTH_IDENTITY,
+                "jti": issued.jti,
+            },
+            headers={"Cache-Control": "no-store", "Pragma": "no-cache"},
+        )
+
+    return router
+
+
+class SettingsBody(BaseModel):
+    """The admin body that changes the state's settings; a field left out keeps its value."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    instance_routes: Literal["on", "404", "405"] | None = None
+    token_lifetime_seconds: int | None = Field(default=None, ge=1)
+
+
+def settings_json(state: EmulatorState) -> dict[str, Any]:
+    """Render the settings the admin ``/settings`` routes read and change."""
+    return {
+        "instance_routes": state.instance_routes,
+        "token_lifetime_seconds": state.token_lifetime_seconds,
+    }
 
 
 def _admin_router(state: EmulatorState) -> APIRouter:
@@ -591,6 +751,24 @@ def _admin_router(state: EmulatorState) -> APIRouter:
         with state.lock:
             return {"plan": fault_plan_json(state.faults), "counts": state.fault_counts()}
 
+    @router.get("/settings")
+    def get_settings() -> JSONResponse:
+        return JSONResponse(settings_json(state))
+
+    @router.post("/settings")
+    def set_settings(body: SettingsBody | None = None) -> JSONResponse:
+        # The body is validated as a whole before anything changes, so a refused body changes nothing.
+        with state.lock:
+            if body is not None and body.instance_routes is not None:
+                state.instance_routes = body.instance_routes
+            if body is not None and body.token_lifetime_seconds is not None:
+                state.token_lifetime_seconds = body.token_lifetime_seconds
+            return JSONResponse(settings_json(state))
+
+    @router.post("/oauth/revoke")
+    def revoke_tokens() -> JSONResponse:
+        return JSONResponse({"revoked": state.revoke_tokens()})
+
     return router
 
 
@@ -635,9 +813,15 @@ def create_app(state: EmulatorState) -> FastAPI:
     """Build the emulator's app over ``state``.
 
     Domo's routes are served under both ``/api/workflow/v1`` (the instance host) and
-    ``/domo/workflow/v1`` (inside apps) and need the ``X-DOMO-Developer-Token`` header; the admin routes
-    under ``/_emulator`` need no token. Every error answers Domo's body
-    ``{"status", "statusReason", "message", "toe"}``, validation errors included (400, never 422).
+    ``/domo/workflow/v1`` (inside apps) and need the ``X-DOMO-Developer-Token`` header or an
+    ``Authorization: bearer`` token from ``GET`` or ``POST /oauth/token``; the admin routes under
+    ``/_emulator`` need no token. Every error answers Domo's body
+    ``{"status", "statusReason", "message", "toe"}``, validation errors included (400, never 422), except
+    the token endpoint's, which answer OAuth's ``{"error", "error_description"}`` as Domo's does.
+
+    ``POST /_emulator/settings`` changes :attr:`~EmulatorState.instance_routes` and
+    :attr:`~EmulatorState.token_lifetime_seconds`, ``GET /_emulator/settings`` shows them, and
+    ``POST /_emulator/oauth/revoke`` revokes every issued token.
 
     The state's :attr:`~EmulatorState.faults` apply to Domo's routes only; ``POST /_emulator/faults`` sets
     them (an empty body removes them) and ``GET /_emulator/faults`` shows them with their counts.
@@ -650,12 +834,13 @@ def create_app(state: EmulatorState) -> FastAPI:
     api_router = _api_router(state)
     for root in API_ROOTS:
         app.include_router(api_router, prefix=root)
+    app.include_router(_oauth_router(state))
     app.include_router(_admin_router(state))
     app.include_router(_ui_router(state))
 
     @app.exception_handler(DomoAPIError)
     async def handle_domo_error(request: Request, exc: DomoAPIError) -> JSONResponse:
-        return domo_error_response(exc.status_code, exc.message)
+        return domo_error_response(exc.status_code, exc.message, exc.headers)
 
     @app.exception_handler(EmulatorError)
     async def handle_emulator_error(request: Request, exc: EmulatorError) -> JSONResponse:
@@ -675,7 +860,8 @@ def create_app(state: EmulatorState) -> FastAPI:
             message = f"No route matches {request.method} {request.url.path}."
         else:
             message = str(exc.detail)
-        return domo_error_response(exc.status_code, message)
+        # Starlette's 405 carries the route's Allow header; keep it.
+        return domo_error_response(exc.status_code, message, exc.headers)
 
     # The middleware added last runs first: the log sees the answers the faults make.
     app.add_middleware(_FaultMiddleware, state=state)

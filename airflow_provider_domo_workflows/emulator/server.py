@@ -13,15 +13,21 @@ import threading
 import time
 from collections.abc import Sequence
 from types import FrameType, TracebackType
+from typing import Any, Literal
 
 import uvicorn
 
-from airflow_provider_domo_workflows.emulator.app import create_app
+from airflow_provider_domo_workflows.emulator.app import TOKEN_PATH, create_app
 from airflow_provider_domo_workflows.emulator.state import (
+    DEFAULT_OAUTH_CLIENT_ID,
+    DEFAULT_OAUTH_CLIENT_SECRET,
     DEFAULT_TOKEN,
+    DEFAULT_TOKEN_LIFETIME_SECONDS,
+    INSTANCE_ROUTE_MODES,
     ORDERS,
     EmulatorState,
     FaultPlan,
+    InstanceRoutes,
     Order,
     add_two_numbers_workflow,
 )
@@ -126,6 +132,22 @@ class EmulatorServer:
         """The developer token the server accepts."""
         return self.state.token
 
+    @property
+    def token_url(self) -> str:
+        """The URL of the server's OAuth token endpoint, e.g. ``http://127.0.0.1:8765/oauth/token``."""
+        return self.url + TOKEN_PATH
+
+    @property
+    def oauth_client(self) -> tuple[str, str]:
+        """The ``(client_id, client_secret)`` of the state's first OAuth client.
+
+        :raises RuntimeError: when the state has no OAuth client.
+        """
+        clients = self.state.oauth_clients
+        if not clients:
+            raise RuntimeError("The emulator's state has no OAuth client.")
+        return next(iter(clients.items()))
+
     def start(self) -> EmulatorServer:
         """Start serving and return once the server accepts connections.
 
@@ -197,15 +219,32 @@ class EmulatorServer:
         self._thread = None
         self._port = None
 
-    def airflow_conn_json(self, conn_id_unused: str | None = None) -> str:
+    def airflow_conn_json(
+        self, conn_id_unused: str | None = None, *, auth: Literal["token", "oauth"] = "token"
+    ) -> str:
         """Return the JSON of an Airflow connection to this server, for an ``AIRFLOW_CONN_<ID>`` variable.
 
         :param conn_id_unused: accepted so call sites can name the connection they configure; ignored,
             since the connection id lives in the variable's name.
+        :param auth: ``"token"`` puts the developer token in the password; ``"oauth"`` leaves the password
+            out and puts the first OAuth client and the token endpoint in the extra instead.
+        :raises ValueError: when ``auth`` is neither.
+        :raises RuntimeError: for ``"oauth"`` when the state has no OAuth client.
         """
-        return json.dumps(
-            {"conn_type": "domo_workflows", "host": self.url, "password": self.token, "extra": {}}
-        )
+        if auth == "token":
+            return json.dumps(
+                {"conn_type": "domo_workflows", "host": self.url, "password": self.token, "extra": {}}
+            )
+        if auth != "oauth":
+            raise ValueError(f"auth must be 'token' or 'oauth', got {auth!r}.")
+        client_id, client_secret = self.oauth_client
+        extra: dict[str, Any] = {
+            "auth_type": "oauth",
+            "client_id": client_id,
+            "client_secret": client_secret,
+            "token_url": self.token_url,
+        }
+        return json.dumps({"conn_type": "domo_workflows", "host": self.url, "extra": extra})
 
     def __enter__(self) -> EmulatorServer:
         if self._thread is None:
@@ -245,6 +284,29 @@ def _parser() -> argparse.ArgumentParser:
         help="how long a new instance is absent from /overall",
     )
     parser.add_argument("--order", choices=ORDERS, default="oldest_first", help="order of /overall instances")
+    parser.add_argument(
+        "--instance-routes",
+        choices=INSTANCE_ROUTE_MODES,
+        default="on",
+        help="serve the one-instance GET routes (on), or answer them 404 or 405 (default: %(default)s)",
+    )
+    oauth = parser.add_argument_group("OAuth", "Clients that may get bearer tokens from /oauth/token.")
+    oauth.add_argument(
+        "--oauth-client",
+        action="append",
+        type=_oauth_client,
+        dest="oauth_clients",
+        metavar="ID:SECRET",
+        help=f"an OAuth client; repeat for several (default: {DEFAULT_OAUTH_CLIENT_ID}:"
+        f"{DEFAULT_OAUTH_CLIENT_SECRET})",
+    )
+    oauth.add_argument(
+        "--token-lifetime",
+        type=int,
+        default=DEFAULT_TOKEN_LIFETIME_SECONDS,
+        metavar="SECONDS",
+        help="how long an OAuth token is accepted (default: %(default)s)",
+    )
     faults = parser.add_argument_group(
         "faults",
         "Inject faults into the API's answers at these rates (0 to 1, adding up to at most 1); the seeded "
@@ -257,6 +319,15 @@ def _parser() -> argparse.ArgumentParser:
         "--faults-only-get", action="store_true", help="fault only GET requests, never starts or cancels"
     )
     return parser
+
+
+def _oauth_client(value: str) -> tuple[str, str]:
+    """Read ``--oauth-client ID:SECRET``; the id ends at the first colon, the secret may hold more."""
+    client_id, colon, secret = value.partition(":")
+    if not colon or not client_id or not secret:
+        # The value holds a secret, so the message does not echo it.
+        raise argparse.ArgumentTypeError("expected ID:SECRET with a non-empty id and secret")
+    return client_id, secret
 
 
 def _fault_plan(args: argparse.Namespace) -> FaultPlan:
@@ -275,24 +346,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the emulator from the command line and serve until SIGINT or SIGTERM.
 
     Prints ``Domo Workflows emulator listening on http://HOST:PORT`` once the server accepts connections.
-    The token is never printed. When faults are asked for, a second line lists their rates.
+    The token and the OAuth secrets are never printed. When faults are asked for, a further line lists their
+    rates, and another says so when the one-instance routes are turned off.
     """
     parser = _parser()
     args = parser.parse_args(argv)
     order: Order = args.order
+    instance_routes: InstanceRoutes = args.instance_routes
+    oauth_clients = None if args.oauth_clients is None else dict(args.oauth_clients)
     try:
         faults = _fault_plan(args)
+        state = EmulatorState(
+            token=args.token,
+            workflows=[
+                add_two_numbers_workflow(run_seconds=args.run_seconds, pending_seconds=args.pending_seconds)
+            ],
+            listing_delay_seconds=args.listing_delay_seconds,
+            order=order,
+            faults=faults,
+            oauth_clients=oauth_clients,
+            token_lifetime_seconds=args.token_lifetime,
+            instance_routes=instance_routes,
+        )
     except ValueError as error:
         parser.error(str(error))
-    state = EmulatorState(
-        token=args.token,
-        workflows=[
-            add_two_numbers_workflow(run_seconds=args.run_seconds, pending_seconds=args.pending_seconds)
-        ],
-        listing_delay_seconds=args.listing_delay_seconds,
-        order=order,
-        faults=faults,
-    )
     if args.history:
         state.add_history("AddTwoNumbers", args.history)
 
@@ -320,6 +397,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 )
                 scope = " on GET requests" if args.faults_only_get else ""
                 print(f"Injecting faults{scope} (seed {faults.seed}): {rates}", flush=True)
+            if instance_routes != "on":
+                print(f"The one-instance routes answer {instance_routes}", flush=True)
             # A timed wait keeps the main thread returning to the interpreter, where signal handlers run.
             while not stop_requested.wait(0.2):
                 pass

@@ -1,4 +1,4 @@
-"""In-memory state of the Domo Workflows emulator: workflows, their instances, the request log and faults.
+"""In-memory state of the Domo Workflows emulator: workflows, instances, OAuth tokens, requests, faults.
 
 Nothing here knows about HTTP; the FastAPI app in :mod:`.app` renders this state as Domo's JSON.
 """
@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
+import hmac
 import math
 import random
+import secrets
 import threading
 import uuid
 import zlib
@@ -22,6 +24,8 @@ from typing import Any, Final, Literal
 Clock = Callable[[], datetime]
 Order = Literal["oldest_first", "newest_first", "shuffled"]
 FaultKind = Literal["server_error", "rate_limited", "dropped", "slow", "html_error", "malformed_json"]
+# How the one-instance routes answer: served ("on"), or as a Domo server without them would ("404", "405").
+InstanceRoutes = Literal["on", "404", "405"]
 
 IN_PROGRESS: Final = "IN_PROGRESS"
 COMPLETED: Final = "COMPLETED"
@@ -30,6 +34,7 @@ CANCELED: Final = "CANCELED"
 END_STATES: Final = frozenset({COMPLETED, FAILED, CANCELED})
 LISTED_STATES: Final = frozenset({IN_PROGRESS, COMPLETED, FAILED, CANCELED})
 ORDERS: Final[tuple[Order, ...]] = ("oldest_first", "newest_first", "shuffled")
+INSTANCE_ROUTE_MODES: Final[tuple[InstanceRoutes, ...]] = ("on", "404", "405")
 FAULT_KINDS: Final[tuple[FaultKind, ...]] = (
     "server_error",
     "rate_limited",
@@ -43,6 +48,10 @@ SERVER_ERROR_STATUSES: Final = (500, 502, 503)
 ADD_TWO_NUMBERS_MODEL_ID: Final = "a8afdc89-9491-4ee4-b7c3-b9e9b86c0138"
 DEFAULT_TOKEN: Final = "emulator-token"
 DEFAULT_USER_ID: Final = "8811501"
+DEFAULT_OAUTH_CLIENT_ID: Final = "emulator-client"
+DEFAULT_OAUTH_CLIENT_SECRET: Final = "emulator-secret"
+# Domo's token endpoint answers expires_in of about an hour.
+DEFAULT_TOKEN_LIFETIME_SECONDS: Final = 3600
 
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _HISTORY_DAYS: Final = 30
@@ -67,6 +76,10 @@ class UnknownInstanceError(EmulatorError):
 
 class InstanceEndedError(EmulatorError):
     """The instance has already reached an end state, so it can no longer be canceled."""
+
+
+class InvalidClientError(EmulatorError):
+    """The OAuth client id is unknown or its secret is wrong; the token endpoint answers 401."""
 
 
 def utc_now() -> datetime:
@@ -352,6 +365,35 @@ class InjectedFault:
 
 
 @dataclass(frozen=True, slots=True)
+class IssuedToken:
+    """An OAuth access token the emulator issued through its client-credentials grant.
+
+    :param access_token: the random token a client sends as ``Authorization: bearer <token>``.
+    :param client_id: the client it was issued to.
+    :param scope: the scope the client asked for, echoed back as Domo does; empty when none was asked.
+    :param jti: the token's unique id, a UUID string, as in Domo's token answer.
+    :param issued_ms: when it was issued, in epoch milliseconds on the state's clock.
+    :param expires_ms: when it stops being accepted, on the same clock.
+    """
+
+    access_token: str
+    client_id: str
+    scope: str
+    jti: str
+    issued_ms: int
+    expires_ms: int
+
+    @property
+    def expires_in(self) -> int:
+        """The token's lifetime in whole seconds, as the token answer's ``expires_in`` reports it."""
+        return (self.expires_ms - self.issued_ms) // 1000
+
+    def __repr__(self) -> str:
+        # Tests print states and records when they fail; the token itself must not end up in their output.
+        return f"IssuedToken(client_id={self.client_id!r}, scope={self.scope!r}, jti={self.jti!r})"
+
+
+@dataclass(frozen=True, slots=True)
 class RequestRecord:
     """One request the emulator served; ``route`` is the matched route template, or None if none matched.
 
@@ -462,6 +504,12 @@ class EmulatorState:
     :class:`ManualClock` and step instances through their lifecycle without sleeping.
 
     :param token: the only ``X-DOMO-Developer-Token`` the API accepts.
+    :param oauth_clients: the OAuth clients, client id to secret, that ``/oauth/token`` issues tokens to;
+        defaults to one client, ``emulator-client`` with secret ``emulator-secret``. An empty mapping
+        leaves only the developer token.
+    :param token_lifetime_seconds: how long an issued OAuth token is accepted, in whole seconds on
+        ``clock``, so that a :class:`ManualClock` can expire tokens.
+    :param instance_routes: how the one-instance routes answer; see :attr:`instance_routes`.
     :param workflows: the deployed workflows; defaults to :func:`default_workflows`.
     :param clock: returns the current time; a naive datetime is read as UTC.
     :param listing_delay_seconds: how long a new instance stays absent from ``/overall``, as in Domo.
@@ -485,9 +533,23 @@ class EmulatorState:
         max_page_size: int = 500,
         user_id: str = DEFAULT_USER_ID,
         faults: FaultPlan | None = None,
+        oauth_clients: Mapping[str, str] | None = None,
+        token_lifetime_seconds: int = DEFAULT_TOKEN_LIFETIME_SECONDS,
+        instance_routes: InstanceRoutes = "on",
     ) -> None:
         self.lock = threading.RLock()
         self.token = token
+        clients = (
+            {DEFAULT_OAUTH_CLIENT_ID: DEFAULT_OAUTH_CLIENT_SECRET} if oauth_clients is None else oauth_clients
+        )
+        for client_id, secret in clients.items():
+            if not client_id or not secret or ":" in client_id:
+                # HTTP Basic joins id and secret with the first colon, so an id cannot hold one.
+                raise ValueError("An OAuth client needs a non-empty id without ':' and a non-empty secret.")
+        self._oauth_clients = dict(clients)
+        self._tokens: dict[str, IssuedToken] = {}
+        self.token_lifetime_seconds = token_lifetime_seconds
+        self.instance_routes = instance_routes
         self.clock = clock
         self.listing_delay_seconds = listing_delay_seconds
         self.order = order
@@ -528,6 +590,35 @@ class EmulatorState:
         self._max_page_size = value
 
     @property
+    def token_lifetime_seconds(self) -> int:
+        """How long an OAuth token issued from now on is accepted; tokens already issued keep theirs."""
+        return self._token_lifetime_seconds
+
+    @token_lifetime_seconds.setter
+    def token_lifetime_seconds(self, value: int) -> None:
+        # A bool is an int, and a lifetime of True seconds is surely a mistake.
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"token_lifetime_seconds must be a whole number of at least 1, got {value!r}.")
+        self._token_lifetime_seconds = value
+
+    @property
+    def instance_routes(self) -> InstanceRoutes:
+        """How ``GET R/instances/{id}`` and ``GET R/models/{workflow}/instance/{id}`` answer.
+
+        ``"on"`` serves them. ``"404"`` answers as a server without them ("No route matches ..."), and
+        ``"405"`` as one where only another method is mapped there; both let tests drive a client's
+        fallback to ``/overall``. The other routes, cancel and ``instances/message`` included, are served
+        whatever this says.
+        """
+        return self._instance_routes
+
+    @instance_routes.setter
+    def instance_routes(self, value: InstanceRoutes) -> None:
+        if value not in INSTANCE_ROUTE_MODES:
+            raise ValueError(f"instance_routes must be one of {INSTANCE_ROUTE_MODES}, got {value!r}.")
+        self._instance_routes = value
+
+    @property
     def faults(self) -> FaultPlan:
         """The faults injected into API answers; setting a plan restarts its draws and its counts."""
         return self._faults
@@ -542,6 +633,83 @@ class EmulatorState:
     def now_ms(self) -> int:
         """Return the clock's current time in epoch milliseconds."""
         return to_epoch_ms(self.clock())
+
+    # OAuth
+
+    @property
+    def oauth_clients(self) -> dict[str, str]:
+        """A copy of the OAuth clients, client id to secret, in the order they were given."""
+        with self.lock:
+            return dict(self._oauth_clients)
+
+    def authenticate_client(self, client_id: str, client_secret: str) -> None:
+        """Check an OAuth client's id and secret.
+
+        :raises InvalidClientError: when the client id is unknown or the secret is wrong; the message names
+            neither the secret nor any token.
+        """
+        with self.lock:
+            expected = self._oauth_clients.get(client_id)
+        # Comparing against a dummy when the id is unknown keeps the two failures equally slow.
+        matches = hmac.compare_digest(client_secret.encode(), (expected or "\0").encode())
+        if expected is None or not matches:
+            raise InvalidClientError("Bad credentials")
+
+    def issue_token(self, client_id: str, client_secret: str, *, scope: str = "") -> IssuedToken:
+        """Check a client's credentials and issue it a new access token that expires after the lifetime.
+
+        Every call issues a fresh random token; earlier ones stay valid until they expire or are revoked.
+
+        :raises InvalidClientError: when the client id is unknown or the secret is wrong; the message names
+            neither the secret nor any token.
+        """
+        with self.lock:
+            self.authenticate_client(client_id, client_secret)
+            now_ms = self.now_ms()
+            self._forget_expired(now_ms)
+            issued = IssuedToken(
+                access_token=secrets.token_urlsafe(32),
+                client_id=client_id,
+                scope=scope,
+                jti=str(uuid.uuid4()),
+                issued_ms=now_ms,
+                expires_ms=now_ms + self._token_lifetime_seconds * 1000,
+            )
+            self._tokens[issued.access_token] = issued
+            return issued
+
+    def token_is_valid(self, access_token: str) -> bool:
+        """Return whether ``access_token`` was issued, is not revoked and is unexpired on the state clock."""
+        with self.lock:
+            issued = self._tokens.get(access_token)
+            if issued is None:
+                return False
+            if self.now_ms() >= issued.expires_ms:
+                del self._tokens[access_token]
+                return False
+            return True
+
+    def active_token_count(self) -> int:
+        """Return how many issued tokens are still accepted."""
+        with self.lock:
+            self._forget_expired(self.now_ms())
+            return len(self._tokens)
+
+    def revoke_tokens(self) -> int:
+        """Forget every issued token, so a client holding one gets 401 and must ask for a new one.
+
+        :returns: how many unexpired tokens were revoked.
+        """
+        with self.lock:
+            self._forget_expired(self.now_ms())
+            revoked = len(self._tokens)
+            self._tokens.clear()
+            return revoked
+
+    def _forget_expired(self, now_ms: int) -> None:
+        expired = [token for token, issued in self._tokens.items() if now_ms >= issued.expires_ms]
+        for token in expired:
+            del self._tokens[token]
 
     # Workflows
 
@@ -836,7 +1004,8 @@ class EmulatorState:
     def reset(self) -> None:
         """Forget every instance (history included) and the request log; workflows and settings stay.
 
-        The fault plan stays too, but its draws start over from its seed and its counts from zero.
+        The fault plan stays too, but its draws start over from its seed and its counts from zero. Issued
+        OAuth tokens stay valid, as the developer token does; :meth:`revoke_tokens` forgets them.
         """
         with self.lock:
             self.faults = self._faults

@@ -30,6 +30,23 @@ CANCEL_POLL_SECONDS = 1.0
 _LEGACY_EXTRA_PREFIX = f"extra__{CONN_TYPE}__"
 
 
+# Every extra the connection form offers, by the name DomoConnectionConfig.build takes it under.
+CONFIG_EXTRAS = (
+    "api_root",
+    "timeout",
+    "verify",
+    "max_retries",
+    "retry_max_wait",
+    "auth_type",
+    "client_id",
+    "client_secret",
+    "token_url",
+    "scope",
+    "instance_read",
+    "workflows",
+)
+
+
 def connection_extra(extras: Mapping[str, Any], name: str) -> Any:
     """Read one extra by its plain name, or by its legacy prefixed name."""
     if name in extras:
@@ -53,6 +70,12 @@ class DomoWorkflowsHook(BaseHook):
     (seconds per request, default 30), ``verify`` (TLS verification: true, false or a CA bundle path),
     ``max_retries`` (tries again after no answer, 429, 502, 503 or 504: default 3; never for a start)
     and ``retry_max_wait`` (the longest sleep between tries and cap on ``Retry-After``: default 30 s).
+
+    ``auth_type`` ``oauth`` uses OAuth client credentials instead of the password: ``client_id``,
+    ``client_secret``, ``token_url`` (default ``https://api.domo.com/oauth/token``) and ``scope``.
+    ``workflows`` maps aliases to ``{model_id, version, message_name}`` (started through
+    ``instances/message``, read under their model id). ``instance_read`` (``overall``, ``instance`` or
+    ``model_instance``) chooses how waits read one instance; see the README.
 
     :param domo_conn_id: the Airflow connection id, default ``domo_workflows_default``.
     """
@@ -83,11 +106,7 @@ class DomoWorkflowsHook(BaseHook):
                 host=connection.host,
                 token=connection.password,
                 port=connection.port,
-                api_root=connection_extra(extras, "api_root"),
-                timeout=connection_extra(extras, "timeout"),
-                verify=connection_extra(extras, "verify"),
-                max_retries=connection_extra(extras, "max_retries"),
-                retry_max_wait=connection_extra(extras, "retry_max_wait"),
+                **{name: connection_extra(extras, name) for name in CONFIG_EXTRAS},
             )
         except ValueError as error:
             raise ValueError(f"Domo Workflows connection {self.domo_conn_id!r}: {error}") from None
@@ -110,8 +129,18 @@ class DomoWorkflowsHook(BaseHook):
     def start_workflow(
         self, workflow_alias: str, parameters: Mapping[str, Any] | str | None
     ) -> WorkflowInstance:
-        """Start one instance of a workflow with the given start parameters and return it."""
+        """
+        Start one instance of a workflow with the given start parameters and return it.
+
+        An alias mapped in the connection's ``workflows`` extra starts through ``instances/message``.
+        """
         return self.client.start_workflow(workflow_alias, parameters)
+
+    def start_message(
+        self, model_id: str, version: str, message_name: str, parameters: Mapping[str, Any] | str | None
+    ) -> WorkflowInstance:
+        """Start one instance by model id, version and start message (``POST .../instances/message``)."""
+        return self.client.start_message(model_id, version, message_name, parameters)
 
     def get_workflow_metrics(
         self,

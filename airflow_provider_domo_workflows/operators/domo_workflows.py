@@ -65,8 +65,13 @@ class StartWorkflowOperator(ResumableJobMixin, BaseOperator):
        record was written (one request to Airflow's API server), the retry cannot know of that
        instance and starts another. Domo's start has no idempotency key to close that window.
 
-    :param workflow_alias: the workflow to start: its alias (inside Domo apps) or its model id.
-        Templated.
+    :param workflow_alias: the workflow to start: its alias (inside Domo apps, or mapped to a model id by
+        the connection's ``workflows`` extra) or its model id. Templated.
+    :param model_id: instead of ``workflow_alias``, start the workflow by model id through the product
+        API's ``instances/message``, with ``version`` and ``message_name``. Templated.
+    :param version: with ``model_id``: the deployed version to start, ``major.minor.patch``. Templated.
+    :param message_name: with ``model_id``: the title of the workflow's start node, often
+        ``Start <workflow name>``. Templated.
     :param parameters: start parameters keyed by each parameter's alias name, as a dict or a JSON
         string of an object. Templated; rendered as JSON in the UI.
     :param domo_conn_id: the ``domo_workflows`` connection, default ``domo_workflows_default``.
@@ -82,7 +87,7 @@ class StartWorkflowOperator(ResumableJobMixin, BaseOperator):
     :param durable: record the instance for retries (default ``True``); see above.
     """
 
-    template_fields: Sequence[str] = ("workflow_alias", "parameters")
+    template_fields: Sequence[str] = ("workflow_alias", "model_id", "version", "message_name", "parameters")
     template_fields_renderers: ClassVar[dict[str, str]] = {"parameters": "json"}
     operator_extra_links = (DomoWorkflowInstanceLink(),)
     external_id_key = "domo_workflow_instance"
@@ -91,7 +96,10 @@ class StartWorkflowOperator(ResumableJobMixin, BaseOperator):
     def __init__(
         self,
         *,
-        workflow_alias: str,
+        workflow_alias: str | None = None,
+        model_id: str | None = None,
+        version: str | None = None,
+        message_name: str | None = None,
         parameters: Mapping[str, Any] | str | None = None,
         domo_conn_id: str = DEFAULT_CONN_ID,
         wait_for_completion: bool = False,
@@ -102,7 +110,21 @@ class StartWorkflowOperator(ResumableJobMixin, BaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        if (workflow_alias is None) == (model_id is None):
+            raise ValueError(
+                "Give either workflow_alias (an alias or a model id, started through /models/{alias}/start "
+                "or the connection's workflows mapping) or model_id with version and message_name (started "
+                "through instances/message), not both and not neither."
+            )
+        if model_id is not None and (version is None or message_name is None):
+            raise ValueError(
+                "model_id needs version (the deployed major.minor.patch) and message_name (the title of "
+                "the workflow's start node) to start through instances/message."
+            )
         self.workflow_alias = workflow_alias
+        self.model_id = model_id
+        self.version = version
+        self.message_name = message_name
         self.parameters = parameters
         self.domo_conn_id = domo_conn_id
         self.wait_for_completion = wait_for_completion
@@ -124,9 +146,16 @@ class StartWorkflowOperator(ResumableJobMixin, BaseOperator):
     def execute(self, context: Context) -> Any:
         """Check the arguments, then start (or re-attach to) the instance and, if asked, wait for it."""
         from airflow_provider_domo_workflows.client import serialise_parameters
+        from airflow_provider_domo_workflows.client.config import check_version
 
         self._execute_started = datetime.now(timezone.utc)
-        self._workflow_alias = require_text("workflow_alias", self.workflow_alias)
+        # A workflow started by model id is read and recorded under its model id, as Domo's routes name it.
+        self._message: tuple[str, str] | None = None
+        if self.model_id is not None:
+            self._workflow_alias = require_text("model_id", self.model_id)
+            self._message = (check_version(self.version), require_text("message_name", self.message_name))
+        else:
+            self._workflow_alias = require_text("workflow_alias", self.workflow_alias)
         self._start_parameters = serialise_parameters(self.parameters)
         return self.execute_resumable(context)
 
@@ -138,7 +167,13 @@ class StartWorkflowOperator(ResumableJobMixin, BaseOperator):
         from airflow_provider_domo_workflows.exceptions import DomoStartUncertainError
 
         try:
-            instance = self.hook.start_workflow(self._workflow_alias, self._start_parameters)
+            if self._message is not None:
+                version, message_name = self._message
+                instance = self.hook.start_message(
+                    self._workflow_alias, version, message_name, self._start_parameters
+                )
+            else:
+                instance = self.hook.start_workflow(self._workflow_alias, self._start_parameters)
         except DomoWorkflowsError as error:
             if not error.may_have_started:
                 raise
@@ -362,7 +397,7 @@ class StartWorkflowOperator(ResumableJobMixin, BaseOperator):
         from airflow_provider_domo_workflows.waits import raise_if_failed
 
         context["ti"].xcom_push(key=INSTANCE_METRIC_XCOM_KEY, value=metric.to_json_dict())
-        raise_if_failed(self._instance["workflow_alias"] if self._instance else self.workflow_alias, metric)
+        raise_if_failed(self._instance["workflow_alias"] if self._instance else self._workflow_alias, metric)
 
     def _end_after_timeout(self, context: Context, record: dict[str, Any], setting: str) -> None:
         """Cancel the instance after the wait ran out; it may have ended meanwhile, and then that counts."""
