@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 from typing import Any
@@ -281,3 +282,79 @@ def test_build_rejects_a_port_that_is_not_a_number(port: object) -> None:
 def test_build_rejects_an_api_root_that_is_no_path_below_the_host(api_root: str) -> None:
     with pytest.raises(ValueError, match=r"^extra 'api_root' is "):
         build(api_root=api_root)
+
+
+MAPPED = {
+    "AddTwoNumbers": {
+        "model_id": "4b3e9c8a-0000-4000-8000-000000000001",
+        "version": "1.1.0",
+        "message_name": "Start AddTwoNumbers",
+    }
+}
+
+
+@pytest.mark.parametrize("workflows", [MAPPED, json.dumps(MAPPED)])
+def test_workflows_map_an_alias_to_its_model_given_as_object_or_json_text(workflows: object) -> None:
+    config = DomoConnectionConfig.build(host="acme", token="t", workflows=workflows)
+
+    mapping = config.mapping("AddTwoNumbers")
+    assert mapping is not None
+    assert (mapping.model_id, mapping.version, mapping.message_name) == (
+        "4b3e9c8a-0000-4000-8000-000000000001",
+        "1.1.0",
+        "Start AddTwoNumbers",
+    )
+    assert config.model_path("AddTwoNumbers") == "4b3e9c8a-0000-4000-8000-000000000001"
+    assert config.model_path("Other") == "Other"
+    # The config stays hashable: the triggerer keys its shared reads by it.
+    assert hash(config) == hash(DomoConnectionConfig.build(host="acme", token="t", workflows=workflows))
+
+
+def test_workflows_accept_the_camel_case_names_of_an_app_manifest() -> None:
+    entry = {"modelId": "m-1", "version": "2.0.1", "messageName": "Start It"}
+
+    config = DomoConnectionConfig.build(host="acme", token="t", workflows={"It": entry})
+
+    assert config.model_path("It") == "m-1"
+
+
+@pytest.mark.parametrize(
+    ("workflows", "message"),
+    [
+        ("{not json", r"extra 'workflows' is not valid JSON"),
+        ([1, 2], r"extra 'workflows' must be a JSON object"),
+        ({"A": "m-1"}, r"extra 'workflows'\['A'\] must be an object"),
+        ({"A": {"model_id": "m", "version": "1.0.0"}}, r"extra 'workflows'\['A'\] lacks 'message_name'"),
+        ({"A": {"model_id": "m", "version": "1", "message_name": "S"}}, r"\['A'\] has version '1'"),
+        ({" ": {"model_id": "m", "version": "1.0.0", "message_name": "S"}}, r"has the key ' '"),
+    ],
+)
+def test_bad_workflows_name_the_alias_and_the_fix(workflows: object, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        DomoConnectionConfig.build(host="acme", token="t", workflows=workflows)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"), [(None, "overall"), ("", "overall"), ("Instance", "instance")]
+)
+def test_instance_read_defaults_to_overall(value: object, expected: str) -> None:
+    assert DomoConnectionConfig.build(host="acme", token="t", instance_read=value).instance_read == expected
+
+
+@pytest.mark.parametrize("value", ["direct", 1, "instances"])
+def test_a_bad_instance_read_lists_the_choices(value: object) -> None:
+    with pytest.raises(
+        ValueError, match=r"extra 'instance_read' is .*'overall'.*'instance'.*'model_instance'"
+    ):
+        DomoConnectionConfig.build(host="acme", token="t", instance_read=value)
+
+
+@pytest.mark.parametrize("value", ["basic", "OAuth2", 3])
+def test_a_bad_auth_type_names_the_extra(value: object) -> None:
+    with pytest.raises(ValueError, match=r"extra 'auth_type' is .*'developer_token' or 'oauth'"):
+        DomoConnectionConfig.build(host="acme", token="t", auth_type=value)
+
+
+def test_developer_token_auth_still_needs_the_password_even_with_oauth_extras_present() -> None:
+    with pytest.raises(ValueError, match=r"^password is empty"):
+        DomoConnectionConfig.build(host="acme", token=None, client_id="abc", client_secret="x")
