@@ -167,3 +167,29 @@ def test_the_config_hides_the_client_secret() -> None:
 def test_bad_oauth_settings_name_the_extra(settings: dict[str, str], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         DomoConnectionConfig.build(host="acme", token=None, auth_type="oauth", **settings)
+
+
+def test_a_fresh_token_refused_again_says_that_oauth_may_not_be_accepted(
+    domo_emulator: EmulatorServer,
+) -> None:
+    config = oauth_config(domo_emulator)
+
+    # Every token the emulator issues is revoked before it can be used, as by routes that refuse them.
+    class RevokingState:
+        def __init__(self) -> None:
+            self.issue = domo_emulator.state.issue_token
+
+        def __call__(self, *args: object, **kwargs: object) -> object:
+            issued = self.issue(*args, **kwargs)  # type: ignore[arg-type]
+            domo_emulator.state.revoke_tokens()
+            return issued
+
+    monkeypatch.setattr(domo_emulator.state, "issue_token", RevokingState())
+    with DomoWorkflowsClient(config) as client, pytest.raises(DomoApiError) as caught:
+        client.start_workflow("AddTwoNumbers", {"a": 1, "b": 2})
+
+    assert caught.value.status_code == 401
+    assert "may not accept OAuth tokens" in str(caught.value)
+    assert caught.value.may_have_started is False
+    assert token_requests(domo_emulator) == 2
+    assert domo_emulator.state.started_count("AddTwoNumbers") == 0

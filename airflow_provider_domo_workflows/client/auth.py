@@ -31,6 +31,11 @@ _TOKEN_HINT = (
     "scope and token_url."
 )
 
+_REFUSED_HINT = (
+    "Domo refused a fresh OAuth token: the client may lack the scope or the grants, or the workflow "
+    "routes may not accept OAuth tokens (no Domo page confirms they do); use a developer access token."
+)
+
 _CacheKey = tuple[str, str, str, str]
 _tokens: dict[_CacheKey, tuple[str, float]] = {}
 _lock = threading.Lock()
@@ -108,7 +113,16 @@ class OAuthClientCredentials(httpx.Auth):
             _forget(self.client, token)
             token = yield from self._fetch()
             request.headers["Authorization"] = f"bearer {token}"
-            yield request
+            response = yield request
+            if response.status_code == 401:
+                # A token fresh from the token URL refused too: say what most likely is wrong.
+                raise DomoApiError(
+                    status_code=401,
+                    method=request.method,
+                    path=request.url.path,
+                    status_reason=response.reason_phrase or None,
+                    hint=_REFUSED_HINT,
+                )
 
     def _fetch(self) -> Generator[httpx.Request, httpx.Response, str]:
         token_request = self.token_request()
