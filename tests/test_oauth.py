@@ -170,7 +170,7 @@ def test_bad_oauth_settings_name_the_extra(settings: dict[str, str], message: st
 
 
 def test_a_fresh_token_refused_again_says_that_oauth_may_not_be_accepted(
-    domo_emulator: EmulatorServer,
+    domo_emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     config = oauth_config(domo_emulator)
 
