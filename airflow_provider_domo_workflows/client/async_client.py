@@ -12,6 +12,7 @@ import httpx
 from airflow_provider_domo_workflows.client.client import (
     DEFAULT_PAGE_SIZE,
     ApiRequest,
+    InstancePins,
     ModelT,
     cancel_request,
     check_instance_id,
@@ -46,6 +47,7 @@ class AsyncDomoWorkflowsClient:
     ) -> None:
         self.config = config
         self.retry = RetryPolicy(config.max_retries, config.retry_max_wait)
+        self.pins = InstancePins()
         self._http = httpx.AsyncClient(**http_settings(config), transport=transport)
 
     async def __aenter__(self) -> AsyncDomoWorkflowsClient:
@@ -100,7 +102,11 @@ class AsyncDomoWorkflowsClient:
                 pairs = zip(ids, answers, strict=True)
                 return {check_instance_id(wanted): answer.as_metric() for wanted, answer in pairs}
         search = search_instances(
-            self.config.model_path(workflow_alias), ids, created_after=created_after, page_size=page_size
+            self.config.model_path(workflow_alias),
+            ids,
+            created_after=created_after,
+            page_size=page_size,
+            pins=self.pins,
         )
         try:
             request = next(search)

@@ -31,6 +31,8 @@ DEFAULT_PAGE_SIZE = 200
 # An instance search narrowed with ``after`` starts this long before the instance's creation, so that
 # clock differences between Airflow and Domo cannot hide it.
 CLOCK_SKEW_MARGIN = timedelta(minutes=10)
+# A window ended after an instance's start time (Domo's own clock, so no skew) ends this much later.
+PIN_MARGIN = timedelta(seconds=1)
 # A guard against a server that ignores ``offset`` and would otherwise be paged forever.
 MAX_PAGES = 10_000
 _EXCERPT_CHARS = 200
@@ -318,6 +320,7 @@ class DomoWorkflowsClient:
     def __init__(self, config: DomoConnectionConfig, *, transport: httpx.BaseTransport | None = None) -> None:
         self.config = config
         self.retry = RetryPolicy(config.max_retries, config.retry_max_wait)
+        self.pins = InstancePins()
         self._http = httpx.Client(**http_settings(config), transport=transport)
 
     def __enter__(self) -> DomoWorkflowsClient:
@@ -429,6 +432,7 @@ class DomoWorkflowsClient:
             instance_id,
             created_after=created_after,
             page_size=page_size,
+            pins=self.pins,
         )
         try:
             request = next(search)
@@ -580,26 +584,91 @@ def metrics_request(
     return ApiRequest("GET", f"/models/{_segment('workflow_alias', workflow_alias)}/overall", params=params)
 
 
+class InstancePins:
+    """
+    Start times, on Domo's clock, of the instances a client has found: later searches end just after.
+
+    A wait's first search reads every instance created since a little before the DAG run; without an
+    end, each later poll would also read every instance started since, and grow with the wait. Once an
+    instance has been found with its start time, its searches end (``until``) a second after it, so
+    every later poll costs what the first one did. An instance that such a window missed (a server
+    that reads ``until`` otherwise) is searched without an end from then on.
+    """
+
+    def __init__(self) -> None:
+        self._times: dict[str, datetime | None] = {}
+
+    def until(self, instance_ids: Iterable[str]) -> datetime | None:
+        """Where a search for these instances can end: after the latest of their start times, if all known."""
+        times = [self._times.get(instance_id) for instance_id in instance_ids]
+        if not times or any(moment is None for moment in times):
+            return None
+        return max(moment for moment in times if moment is not None) + PIN_MARGIN
+
+    def learn(self, found: Mapping[str, InstanceMetric]) -> None:
+        """Remember the start times of instances found, unless a window already missed them."""
+        for instance_id, metric in found.items():
+            start = metric.workflow_start_time
+            if start is not None and self._times.get(instance_id, start) is not None:
+                self._times[instance_id] = start if start.tzinfo else start.replace(tzinfo=timezone.utc)
+
+    def never(self, instance_ids: Iterable[str]) -> None:
+        """Search for these instances without an end from now on."""
+        self._times.update(dict.fromkeys(instance_ids))
+
+    def drop(self, instance_ids: Iterable[str]) -> None:
+        """Forget instances no longer waited on."""
+        for instance_id in instance_ids:
+            self._times.pop(instance_id, None)
+
+
 def search_instances(
-    workflow_alias: str, instance_ids: Iterable[str], *, created_after: datetime | None, page_size: int
+    workflow_alias: str,
+    instance_ids: Iterable[str],
+    *,
+    created_after: datetime | None,
+    page_size: int,
+    pins: InstancePins | None = None,
 ) -> InstancesSearch:
     """
     Page ``/overall`` until some instances turn up: a generator that yields requests and is sent answers.
 
-    It returns the metric of each instance found, by canonical id. The order of ``instanceMetric``
-    is undocumented, so every page of the window is read until all the instances are found, a page
-    comes back empty, or a page brings no instance not seen before (a server that ignores
-    ``offset``). It ends on an empty page rather than a short one, because a server may cap
-    ``limit`` below what was asked. Only the rows of the instances sought must be well formed: an
-    odd row or counter elsewhere on the page does not stop the search.
+    It returns the metric of each instance found, by canonical id. The window starts at
+    ``created_after`` less a margin for clock differences, and ends just after the instances' start
+    times when ``pins`` knows them all (see :class:`InstancePins`); a window with an end that misses
+    an instance is searched again without one.
     """
     wanted = {check_instance_id(instance_id) for instance_id in instance_ids}
     after = created_after - CLOCK_SKEW_MARGIN if created_after is not None else None
+    until = pins.until(wanted) if pins is not None else None
+    found = yield from _search_window(workflow_alias, wanted, after, until, page_size)
+    if pins is not None:
+        if until is not None and len(found) < len(wanted):
+            missing = wanted - found.keys()
+            found_late = yield from _search_window(workflow_alias, missing, after, None, page_size)
+            pins.never(found_late)
+            found |= found_late
+        pins.learn(found)
+    return found
+
+
+def _search_window(
+    workflow_alias: str, wanted: set[str], after: datetime | None, until: datetime | None, page_size: int
+) -> InstancesSearch:
+    """
+    Page one window of ``/overall`` until the wanted instances turn up.
+
+    The order of ``instanceMetric`` is undocumented, so every page of the window is read until all the
+    instances are found, a page comes back empty, or a page brings no instance not seen before (a
+    server that ignores ``offset``). It ends on an empty page rather than a short one, because a
+    server may cap ``limit`` below what was asked. Only the rows of the instances sought must be well
+    formed: an odd row or counter elsewhere on the page does not stop the search.
+    """
     found: dict[str, InstanceMetric] = {}
     offset = 0
     seen: set[str] = set()
     for _ in range(MAX_PAGES):
-        request = metrics_request(workflow_alias, page_size, offset, after, None, None)
+        request = metrics_request(workflow_alias, page_size, offset, after, until, None)
         body = yield request
         rows = body.get("instanceMetric") if isinstance(body, dict) else None
         if not isinstance(body, dict) or not isinstance(rows, list | None):
@@ -623,11 +692,16 @@ def search_instances(
 
 
 def search_instance(
-    workflow_alias: str, instance_id: str, *, created_after: datetime | None, page_size: int
+    workflow_alias: str,
+    instance_id: str,
+    *,
+    created_after: datetime | None,
+    page_size: int,
+    pins: InstancePins | None = None,
 ) -> InstanceSearch:
     """The search for one instance: its metric, or ``None`` when it is not listed (yet)."""
     found = yield from search_instances(
-        workflow_alias, [instance_id], created_after=created_after, page_size=page_size
+        workflow_alias, [instance_id], created_after=created_after, page_size=page_size, pins=pins
     )
     return next(iter(found.values()), None)
 

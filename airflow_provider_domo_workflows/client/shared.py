@@ -73,6 +73,8 @@ class SharedWorkflowReader:
             self._created_after[canonical].remove(created_after)
             if not self._watched[canonical]:
                 del self._watched[canonical], self._created_after[canonical]
+                if self._client is not None:
+                    self._client.pins.drop([canonical])
 
     async def read(self, instance_id: str, *, fresher_than: float) -> InstanceMetric | None:
         """
