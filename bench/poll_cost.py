@@ -43,6 +43,8 @@ DEFAULT_SIZES = (10, 1_000, 10_000, 100_000)
 GOAL_RATIO = 1.5
 # The sensor's default started_after is the DAG run's start: a moment before the instance was created.
 RUN_STARTED_BEFORE_INSTANCE = timedelta(minutes=1)
+# Other runs of the workflow started while the wait goes on, before the later poll is measured.
+RUNS_DURING_THE_WAIT = 1_000
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,8 @@ class Row:
     narrowed: SearchCost
     direct: SearchCost
     full_scan: SearchCost
+    later: SearchCost
+    later_unpinned: SearchCost
 
 
 def measure_search(
@@ -84,24 +88,24 @@ def measure_search(
 
 
 def measure_size(history: int, repeats: int, full_scan_repeats: int) -> Row:
-    """Start an emulator with ``history`` past instances, start one instance, and measure both searches."""
+    """Start an emulator with ``history`` past instances, start one instance, and measure every read."""
     with EmulatorServer() as server:
-        server.state.add_history(WORKFLOW, history)
+        state = server.state
+        state.add_history(WORKFLOW, history)
         config = DomoConnectionConfig.build(host=server.url, token=server.token)
         with DomoWorkflowsClient(config) as client:
             instance = client.start_workflow(WORKFLOW, {"a": 1, "b": 2})
             if instance.created_on is None:
                 raise RuntimeError("The emulator's start answer has no createdOn.")
             run_started = instance.created_on - RUN_STARTED_BEFORE_INSTANCE
-            narrowed = measure_search(
-                server.state,
-                lambda: client.find_instance_metric(WORKFLOW, instance.id, created_after=run_started),
-                repeats,
-            )
+
+            def poll(domo: DomoWorkflowsClient) -> InstanceMetric | None:
+                return domo.find_instance_metric(WORKFLOW, instance.id, created_after=run_started)
+
+            narrowed = measure_search(state, lambda: poll(client), repeats)
+        with DomoWorkflowsClient(config) as scanner:
             full_scan = measure_search(
-                server.state,
-                lambda: client.find_instance_metric(WORKFLOW, instance.id, created_after=None),
-                full_scan_repeats,
+                state, lambda: scanner.find_instance_metric(WORKFLOW, instance.id), full_scan_repeats
             )
         direct_config = DomoConnectionConfig.build(
             host=server.url, token=server.token, instance_read="instance"
@@ -109,9 +113,29 @@ def measure_size(history: int, repeats: int, full_scan_repeats: int) -> Row:
         with DomoWorkflowsClient(direct_config) as direct_client:
             direct_client.find_instance_metric(WORKFLOW, instance.id)  # opens the connection, as a hook would
             direct = measure_search(
-                server.state, lambda: direct_client.find_instance_metric(WORKFLOW, instance.id), repeats
+                state, lambda: direct_client.find_instance_metric(WORKFLOW, instance.id), repeats
             )
-    return Row(history, narrowed, direct, full_scan)
+
+        # Later in the wait: the waiting client has seen the instance running (and so its start time),
+        # then other runs of the workflow started, a moment later.
+        time.sleep(state.workflow(WORKFLOW).pending_seconds + 0.2)
+        with DomoWorkflowsClient(config) as waiting, DomoWorkflowsClient(config) as forgetful:
+            if poll(waiting) is None:
+                raise RuntimeError("The waiting client did not find the instance.")
+            time.sleep(1.2)
+            for n in range(RUNS_DURING_THE_WAIT):
+                state.start(WORKFLOW, {"a": n, "b": 1})
+            time.sleep(state.listing_delay_seconds)
+            later = measure_search(state, lambda: poll(waiting), repeats)
+
+            def unpinned() -> InstanceMetric | None:
+                # A client that never saw the instance's start time: a poke in reschedule mode, or a
+                # search without an end.
+                forgetful.pins.drop([instance.id])
+                return poll(forgetful)
+
+            later_unpinned = measure_search(state, unpinned, repeats)
+    return Row(history, narrowed, direct, full_scan, later, later_unpinned)
 
 
 def report(rows: list[Row], repeats: int, full_scan_repeats: int) -> None:
@@ -127,6 +151,19 @@ def report(rows: list[Row], repeats: int, full_scan_repeats: int) -> None:
         cells = [
             f"{cost.requests:>8,}{cost.response_bytes:>11,}{cost.median_seconds * 1000:>11.2f}"
             for cost in (row.narrowed, row.direct, row.full_scan)
+        ]
+        print(f"{row.history:>9,} | " + " | ".join(cells))
+    print(
+        f"\nA later poll of the same wait, after {RUNS_DURING_THE_WAIT:,} other runs started during it; "
+        f"median of {repeats}"
+    )
+    later_ways = ("window ended after its start", "window without an end")
+    print(f"{'':>9} | " + " | ".join(f"{way:^30}" for way in later_ways))
+    print(f"{'history':>9} | " + " | ".join(f"{'requests':>8}{'bytes':>11}{'ms':>11}" for _ in later_ways))
+    for row in rows:
+        cells = [
+            f"{cost.requests:>8,}{cost.response_bytes:>11,}{cost.median_seconds * 1000:>11.2f}"
+            for cost in (row.later, row.later_unpinned)
         ]
         print(f"{row.history:>9,} | " + " | ".join(cells))
     if len(rows) < 2:
@@ -146,6 +183,16 @@ def report(rows: list[Row], repeats: int, full_scan_repeats: int) -> None:
         verdict = "MET" if all(ratio <= GOAL_RATIO for ratio in ratios.values()) else "NOT MET"
         figures = ", ".join(f"{name} {ratio:.2f}x" for name, ratio in ratios.items())
         print(f"  {way:<26} {figures}: {verdict}")
+    print(
+        f"\nA later poll / the first poll, at each history ({RUNS_DURING_THE_WAIT:,} runs started between):"
+    )
+    for row in rows:
+        grown = row.later.response_bytes / row.narrowed.response_bytes
+        unended = row.later_unpinned.response_bytes / row.narrowed.response_bytes
+        print(
+            f"  history {row.history:>7,}: requests {row.later.requests / row.narrowed.requests:.2f}x, "
+            f"bytes {grown:.2f}x (without an end: bytes {unended:.2f}x)"
+        )
 
 
 def parse_sizes(text: str) -> list[int]:
