@@ -10,3 +10,5 @@ INSTANCE_METRIC_XCOM_KEY = "instance_metric"
 MODEL_ID_XCOM_KEY = "model_id"
 MODEL_VERSION_XCOM_KEY = "model_version"
 INSTANCE_URL_XCOM_KEY = "instance_url"
+# When Domo created the instance (its ``createdOn``): the sensor's ``created_on`` narrows its searches to it.
+CREATED_ON_XCOM_KEY = "created_on"

@@ -45,6 +45,9 @@ with DAG(
         task_id="wait_for_workflow",
         workflow_alias="AddTwoNumbers",
         instance_id="{{ ti.xcom_pull(task_ids='start_workflow') }}",
+        # Optional: when Domo created the instance, so that each poke reads only that moment of the
+        # workflow's history.
+        created_on="{{ ti.xcom_pull(task_ids='start_workflow', key='created_on') }}",
         poke_interval=2,
         timeout=600,
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import parse_qs
+
 import pytest
 
 from airflow_provider_domo_workflows.emulator import EmulatorServer, add_two_numbers_workflow
@@ -48,3 +50,14 @@ def test_the_example_dag_finds_its_instance_among_5000_past_ones(domo_connection
     (instance,) = domo_connection.state.instances("AddTwoNumbers")
     assert result.task_states["wait_for_workflow"] == "success"
     assert result.xcom("wait_for_workflow", "instance_metric")["instanceId"] == instance.instance_id
+    # The sensor was told the instance's creation time: every poke read only that moment, one small page.
+    polls = [r for r in domo_connection.state.request_log if r.route and r.route.endswith("/overall")]
+    assert polls
+    for poll in polls:
+        window = {
+            key: int(values[0]) for key, values in parse_qs(poll.query).items() if key in ("after", "until")
+        }
+        # It ends a second after the creation, then, once seen running, a second after the start.
+        assert window["after"] == instance.created_ms - 1000
+        assert instance.created_ms + 1000 <= window["until"] <= instance.created_ms + 2000
+        assert poll.response_bytes < 1000

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
@@ -18,6 +19,8 @@ from airflow_provider_domo_workflows.client.client import (
     search_instances,
 )
 from airflow_provider_domo_workflows.emulator import EmulatorServer
+from airflow_provider_domo_workflows.sensors.domo_workflows import parse_created_on
+from airflow_provider_domo_workflows.triggers.domo_workflows import WorkflowInstanceTrigger
 
 ID = "2052e10a-d142-4391-a731-2be1ab1c0188"
 STARTED = datetime(2026, 12, 3, 18, 40, 22, tzinfo=timezone.utc)
@@ -87,10 +90,37 @@ def test_a_search_for_several_instances_ends_only_when_all_are_pinned() -> None:
     pins = InstancePins()
     run_search(pins, [[row()]])
 
-    assert pins.until([ID]) == STARTED + timedelta(seconds=1)
-    assert pins.until([ID, other]) is None
+    assert pins.window([ID], RUN_STARTED) == (RUN_STARTED, STARTED + timedelta(seconds=1))
+    assert pins.window([ID, other], RUN_STARTED) == (RUN_STARTED, None)
     pins.drop([ID])
-    assert pins.until([ID]) is None
+    assert pins.window([ID], RUN_STARTED) == (RUN_STARTED, None)
+
+
+def test_a_creation_time_told_by_the_start_narrows_even_the_first_search_to_that_moment() -> None:
+    pins = InstancePins()
+    created = STARTED - timedelta(milliseconds=300)
+    pins.seed(ID, created)
+
+    first, found = run_search(pins, [[row()]])
+
+    assert found == {ID}
+    assert first[0].params is not None
+    assert first[0].params["after"] == epoch_millis(created - timedelta(seconds=1))
+    assert first[0].params["until"] == epoch_millis(created + timedelta(seconds=1))
+
+
+def test_a_told_instance_not_listed_yet_is_looked_for_widely_too_and_stays_narrowed() -> None:
+    pins = InstancePins()
+    pins.seed(ID, STARTED)
+
+    missed, found = run_search(pins, [[], []])
+    later, found_later = run_search(pins, [[row()]])
+
+    assert found == set()
+    assert [request.params is not None and "until" in request.params for request in missed] == [True, False]
+    assert found_later == {ID}
+    assert later[0].params is not None
+    assert "until" in later[0].params
 
 
 @pytest.fixture
@@ -123,3 +153,63 @@ def test_later_polls_do_not_grow_with_the_instances_started_during_the_wait(
     assert len(first_poll) == len(later_poll) == 1
     assert "until" in parse_qs(later_poll[0].query)
     assert later_poll[0].response_bytes <= first_poll[0].response_bytes * 1.5
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (None, None),
+        ("", None),
+        ("None", None),
+        ("2026-12-03T18:40:22.113Z", datetime(2026, 12, 3, 18, 40, 22, 113000, tzinfo=timezone.utc)),
+        ("2026-12-03T18:40:22", datetime(2026, 12, 3, 18, 40, 22, tzinfo=timezone.utc)),
+        (STARTED, STARTED),
+    ],
+)
+def test_the_sensor_reads_created_on_as_domo_writes_it(value: object, expected: datetime | None) -> None:
+    assert parse_created_on(value) == expected
+
+
+@pytest.mark.parametrize("value", ["soon", 42, "2026-13-01"])
+def test_a_bad_created_on_names_the_argument(value: object) -> None:
+    with pytest.raises(ValueError, match=r"^created_on is .*ISO-8601"):
+        parse_created_on(value)
+
+
+def test_deferred_waits_told_the_creation_time_read_only_that_moment(domo_connection: EmulatorServer) -> None:
+    state = domo_connection.state
+    state.add_history("AddTwoNumbers", 3000)
+    instances = [state.start("AddTwoNumbers", {"a": n, "b": 1}) for n in range(3)]
+    run_started = (datetime.now(timezone.utc) - timedelta(minutes=1)).isoformat()
+
+    def wait_for(created_ms: int, instance_id: str) -> WorkflowInstanceTrigger:
+        created_on = datetime.fromtimestamp(created_ms / 1000, tz=timezone.utc)
+        waiting = WorkflowInstanceTrigger(
+            workflow_alias="AddTwoNumbers",
+            instance_id=instance_id,
+            created_after=run_started,
+            poll_interval=0.2,
+            instance_created_on=created_on.isoformat(),
+        )
+        # The kwargs survive Airflow's serialisation of the trigger.
+        assert waiting.serialize()[1]["instance_created_on"] == created_on.isoformat()
+        return waiting
+
+    async def scenario() -> list[dict[str, Any]]:
+        async def first_event(waiting: WorkflowInstanceTrigger) -> dict[str, Any]:
+            async for event in waiting.run():
+                return dict(event.payload)
+            raise AssertionError("the trigger ended without an event")
+
+        waits = [first_event(wait_for(i.created_ms, i.instance_id)) for i in instances]
+        return list(await asyncio.gather(*waits))
+
+    events = asyncio.run(scenario())
+
+    assert {event["instance_metric"]["status"] for event in events} == {"COMPLETED"}
+    polls = [r for r in state.request_log if r.route and r.route.endswith("/overall")]
+    lowest = min(i.created_ms for i in instances)
+    for poll in polls:
+        assert int(parse_qs(poll.query)["after"][0]) == lowest - 1000
+        assert "until" in parse_qs(poll.query)
+        assert poll.response_bytes < 2000

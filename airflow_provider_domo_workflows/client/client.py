@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import ssl
@@ -371,13 +372,16 @@ class DomoWorkflowsClient:
     def _start(self, request: ApiRequest) -> WorkflowInstance:
         response = self._send(request, may_have_started=True)
         try:
-            return parse_started_instance(response, request, self.config.secret)
+            instance = parse_started_instance(response, request, self.config.secret)
         except DomoApiError as error:
             # A gateway's 5xx, or a 2xx whose instance cannot be read, may hide a started instance; a 2xx
             # HTML page (a proxy's login page) never came from Domo.
             is_html = "html" in response.headers.get("content-type", "").lower()
             error.may_have_started = response.status_code >= 500 or (response.is_success and not is_html)
             raise
+        if instance.created_on is not None:
+            self.pins.seed(instance.id, instance.created_on)
+        return instance
 
     def get_workflow_metrics(
         self,
@@ -586,40 +590,67 @@ def metrics_request(
 
 class InstancePins:
     """
-    Start times, on Domo's clock, of the instances a client has found: later searches end just after.
+    What a client knows of when its instances were created and started, on Domo's clock: it narrows
+    their searches to that moment.
 
-    A wait's first search reads every instance created since a little before the DAG run; without an
-    end, each later poll would also read every instance started since, and grow with the wait. Once an
-    instance has been found with its start time, its searches end (``until``) a second after it, so
-    every later poll costs what the first one did. An instance that such a window missed (a server
-    that reads ``until`` otherwise) is searched without an end from then on.
+    A wait's first search reads every instance created since a little before the DAG run (less a
+    margin for clock differences); without an end, each later poll would also read every instance
+    started since, and grow with the wait. Once an instance has been seen with its start time, its
+    searches end (``until``) a second after it; once its creation time is told (:meth:`seed`, from
+    Domo's answer to the start), they also begin (``after``) a second before it, so even the first
+    poll reads only that moment. A narrowed window that misses an instance is searched again as
+    wide as without this, and that instance is never narrowed again (a server that reads
+    ``after``/``until`` otherwise).
     """
 
     def __init__(self) -> None:
-        self._times: dict[str, datetime | None] = {}
+        self._created: dict[str, datetime] = {}
+        self._started: dict[str, datetime] = {}
+        self._never: set[str] = set()
 
-    def until(self, instance_ids: Iterable[str]) -> datetime | None:
-        """Where a search for these instances can end: after the latest of their start times, if all known."""
-        times = [self._times.get(instance_id) for instance_id in instance_ids]
-        if not times or any(moment is None for moment in times):
-            return None
-        return max(moment for moment in times if moment is not None) + PIN_MARGIN
+    def seed(self, instance_id: str, created_on: datetime) -> None:
+        """Tell when an instance was created, as Domo's answer to its start said."""
+        with contextlib.suppress(
+            ValueError
+        ):  # an id that is no UUID is never searched for: nothing to narrow
+            self._created[check_instance_id(instance_id)] = _aware(created_on)
+
+    def window(
+        self, instance_ids: Iterable[str], after: datetime | None
+    ) -> tuple[datetime | None, datetime | None]:
+        """The ``after`` and ``until`` of a search for these instances, given the wide ``after``."""
+        ids = list(instance_ids)
+        if not ids or any(instance_id in self._never for instance_id in ids):
+            return after, None
+        lows = [
+            self._created[instance_id] - PIN_MARGIN if instance_id in self._created else after
+            for instance_id in ids
+        ]
+        highs = [self._started.get(instance_id) or self._created.get(instance_id) for instance_id in ids]
+        low = None if any(moment is None for moment in lows) else min(m for m in lows if m is not None)
+        high = None if any(moment is None for moment in highs) else max(m for m in highs if m is not None)
+        return low, high + PIN_MARGIN if high is not None else None
 
     def learn(self, found: Mapping[str, InstanceMetric]) -> None:
-        """Remember the start times of instances found, unless a window already missed them."""
+        """Remember the start times of the instances found."""
         for instance_id, metric in found.items():
-            start = metric.workflow_start_time
-            if start is not None and self._times.get(instance_id, start) is not None:
-                self._times[instance_id] = start if start.tzinfo else start.replace(tzinfo=timezone.utc)
+            if metric.workflow_start_time is not None:
+                self._started[instance_id] = _aware(metric.workflow_start_time)
 
     def never(self, instance_ids: Iterable[str]) -> None:
-        """Search for these instances without an end from now on."""
-        self._times.update(dict.fromkeys(instance_ids))
+        """Search for these instances as widely as without pins from now on."""
+        self._never.update(instance_ids)
 
     def drop(self, instance_ids: Iterable[str]) -> None:
         """Forget instances no longer waited on."""
         for instance_id in instance_ids:
-            self._times.pop(instance_id, None)
+            self._created.pop(instance_id, None)
+            self._started.pop(instance_id, None)
+            self._never.discard(instance_id)
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)
 
 
 def search_instances(
@@ -634,18 +665,18 @@ def search_instances(
     Page ``/overall`` until some instances turn up: a generator that yields requests and is sent answers.
 
     It returns the metric of each instance found, by canonical id. The window starts at
-    ``created_after`` less a margin for clock differences, and ends just after the instances' start
-    times when ``pins`` knows them all (see :class:`InstancePins`); a window with an end that misses
-    an instance is searched again without one.
+    ``created_after`` less a margin for clock differences, unless ``pins`` narrows it to the
+    instances' own moments (see :class:`InstancePins`); a narrowed window that misses an instance is
+    searched again as wide as without them.
     """
     wanted = {check_instance_id(instance_id) for instance_id in instance_ids}
-    after = created_after - CLOCK_SKEW_MARGIN if created_after is not None else None
-    until = pins.until(wanted) if pins is not None else None
+    wide_after = created_after - CLOCK_SKEW_MARGIN if created_after is not None else None
+    after, until = pins.window(sorted(wanted), wide_after) if pins is not None else (wide_after, None)
     found = yield from _search_window(workflow_alias, wanted, after, until, page_size)
     if pins is not None:
-        if until is not None and len(found) < len(wanted):
+        if (after, until) != (wide_after, None) and len(found) < len(wanted):
             missing = wanted - found.keys()
-            found_late = yield from _search_window(workflow_alias, missing, after, None, page_size)
+            found_late = yield from _search_window(workflow_alias, missing, wide_after, None, page_size)
             pins.never(found_late)
             found |= found_late
         pins.learn(found)

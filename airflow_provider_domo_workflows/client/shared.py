@@ -55,15 +55,25 @@ class SharedWorkflowReader:
         self.reads = 0  # pagings of /overall made so far, for measurements
         self._watched: Counter[str] = Counter()
         self._created_after: dict[str, list[datetime | None]] = {}
+        self._created_on: dict[str, datetime] = {}
         self._latest: _Read | None = None
         self._client: AsyncDomoWorkflowsClient | None = None
         self._client_lock = asyncio.Lock()
         self._users = 0
 
     @contextmanager
-    def watch(self, instance_id: str, created_after: datetime | None) -> Iterator[str]:
-        """Include one instance in the shared reads for the duration of the block; yield its canonical id."""
+    def watch(
+        self, instance_id: str, created_after: datetime | None, created_on: datetime | None = None
+    ) -> Iterator[str]:
+        """
+        Include one instance in the shared reads for the duration of the block; yield its canonical id.
+
+        :param created_after: a time before the instance was created (Airflow's clock).
+        :param created_on: when Domo created it, if known: narrows the reads to that moment.
+        """
         canonical = check_instance_id(instance_id)
+        if created_on is not None:
+            self._created_on[canonical] = created_on
         self._watched[canonical] += 1
         self._created_after.setdefault(canonical, []).append(created_after)
         try:
@@ -73,6 +83,7 @@ class SharedWorkflowReader:
             self._created_after[canonical].remove(created_after)
             if not self._watched[canonical]:
                 del self._watched[canonical], self._created_after[canonical]
+                self._created_on.pop(canonical, None)
                 if self._client is not None:
                     self._client.pins.drop([canonical])
 
@@ -101,6 +112,9 @@ class SharedWorkflowReader:
         created_after = None if not windows or None in windows else min(w for w in windows if w is not None)
         self.reads += 1
         client = await self._get_client()
+        for instance_id in read.covers:
+            if instance_id in self._created_on:
+                client.pins.seed(instance_id, self._created_on[instance_id])
         return await client.find_instance_metrics(
             self.workflow_alias, read.covers, created_after=created_after, page_size=self.page_size
         )

@@ -176,6 +176,13 @@ class DomoWorkflowsHook(BaseHook):
             workflow_alias, instance_id, created_after=created_after, within=within
         )
 
+    def narrow_to_created_on(self, instance_id: str, created_on: datetime) -> None:
+        """
+        Tell when Domo created an instance (its start answer's ``createdOn``), so that this hook's
+        searches for it read only that moment of the workflow's history.
+        """
+        self.client.pins.seed(instance_id, created_on)
+
     def cancel_instance(
         self,
         workflow_alias: str,

@@ -13,6 +13,7 @@ from airflow.sdk.bases.resumablejobmixin import ResumableJobMixin
 from airflow.sdk.configuration import conf
 
 from airflow_provider_domo_workflows.constants import (
+    CREATED_ON_XCOM_KEY,
     DEFAULT_CONN_ID,
     INSTANCE_METRIC_XCOM_KEY,
     INSTANCE_URL_XCOM_KEY,
@@ -46,8 +47,9 @@ class StartWorkflowOperator(ResumableJobMixin, BaseOperator):
 
     The start parameters are checked before any request: invalid JSON, a value that is not a JSON
     object, or values that JSON cannot carry fail the task with a ``ValueError`` naming ``parameters``.
-    Besides the instance id, the operator pushes the XComs ``model_id``, ``model_version`` and
-    ``instance_url``, and shows a "Domo workflow instance" link as soon as the instance has started.
+    Besides the instance id, the operator pushes the XComs ``model_id``, ``model_version``,
+    ``created_on`` (Domo's ``createdOn``, for the sensor's ``created_on``) and ``instance_url``, and
+    shows a "Domo workflow instance" link as soon as the instance has started.
 
     **Retries never start a second instance by accident.** The instance is recorded in Airflow's
     ``task_state_store`` as soon as Domo answers the start. A retry reads it back first: an instance
@@ -196,6 +198,8 @@ class StartWorkflowOperator(ResumableJobMixin, BaseOperator):
             "model_id": instance.model_id,
             "model_version": instance.model_version,
             "created_on": created_on.isoformat(),
+            # Domo's own createdOn, when it sent one: it narrows searches to the instance's moment.
+            "domo_created_on": instance.created_on.isoformat() if instance.created_on else None,
             # A clear changes these, a retry does not: they tell the two apart on the next try.
             "max_tries": context["ti"].max_tries,
             "clear_number": getattr(context.get("dag_run"), "clear_number", None),
@@ -337,6 +341,7 @@ class StartWorkflowOperator(ResumableJobMixin, BaseOperator):
                 deadline=deadline.at.isoformat() if deadline else None,
                 deadline_source=deadline.source if deadline else "timeout",
                 cancel_on_kill=self.cancel_on_kill,
+                instance_created_on=record.get("domo_created_on"),
             ),
             method_name="execute_complete",
             timeout=deferral_timeout(deadline),
@@ -383,6 +388,12 @@ class StartWorkflowOperator(ResumableJobMixin, BaseOperator):
         ti = context["ti"]
         ti.xcom_push(key=MODEL_ID_XCOM_KEY, value=record.get("model_id"))
         ti.xcom_push(key=MODEL_VERSION_XCOM_KEY, value=record.get("model_version"))
+        ti.xcom_push(key=CREATED_ON_XCOM_KEY, value=record.get("domo_created_on"))
+        if record.get("domo_created_on"):
+            # A retry re-attaching in a new process reads only the instance's moment, as the first try did.
+            self.hook.narrow_to_created_on(
+                record["instance_id"], datetime.fromisoformat(record["domo_created_on"])
+            )
         url = self.hook.instance_url(
             record.get("model_id"), record.get("model_version"), record["instance_id"]
         )

@@ -44,12 +44,16 @@ class WorkflowCompletionSensor(BaseSensorOperator):
     :param started_after: a time before the instance was created. Default: when the DAG run was
         created (``run_after``), which covers every instance started by the run, retries and clears
         included. Set it to wait for an instance started outside the DAG run.
+    :param created_on: when Domo created the instance, as its start answer said: typically
+        ``"{{ ti.xcom_pull(task_ids='start', key='created_on') }}"``. Optional; it narrows every
+        search to that moment of the workflow's history (an ISO-8601 string or a datetime; without a
+        time zone, UTC as Domo writes it). Templated.
     :param deferrable: wait in the triggerer; default: Airflow's ``[operators] default_deferrable``.
     :param cancel_on_kill: cancel the instance when a user marks the task failed or success or clears
         it while it waits. Off by default: the sensor waits on an instance it did not start.
     """
 
-    template_fields: Sequence[str] = ("workflow_alias", "instance_id")
+    template_fields: Sequence[str] = ("workflow_alias", "instance_id", "created_on")
     ui_color = "#cce5ff"
 
     def __init__(
@@ -59,6 +63,7 @@ class WorkflowCompletionSensor(BaseSensorOperator):
         instance_id: str,
         domo_conn_id: str = DEFAULT_CONN_ID,
         started_after: datetime | None = None,
+        created_on: str | datetime | None = None,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         cancel_on_kill: bool = False,
         **kwargs: Any,
@@ -75,6 +80,7 @@ class WorkflowCompletionSensor(BaseSensorOperator):
         self.instance_id = instance_id
         self.domo_conn_id = domo_conn_id
         self.started_after = started_after
+        self.created_on = created_on
         self.deferrable = deferrable
         self.cancel_on_kill = cancel_on_kill
         self._status_log: StatusLog | None = None
@@ -95,6 +101,7 @@ class WorkflowCompletionSensor(BaseSensorOperator):
         from airflow_provider_domo_workflows.waits import deferral_timeout, wait_deadline
 
         workflow_alias, instance_id, started_after = self._target(context)
+        created_on = parse_created_on(self.created_on)
         now = datetime.now(timezone.utc)
         # As when poking, the sensor's timeout counts from the start of this try.
         deadline = wait_deadline(context, timeout=self.timeout, timeout_from=now, execute_started=now)
@@ -108,6 +115,7 @@ class WorkflowCompletionSensor(BaseSensorOperator):
                 deadline=deadline.at.isoformat() if deadline else None,
                 deadline_source=deadline.source if deadline else "timeout",
                 cancel_on_kill=self.cancel_on_kill,
+                instance_created_on=created_on.isoformat() if created_on else None,
             ),
             method_name="execute_complete",
             timeout=deferral_timeout(deadline),
@@ -135,6 +143,9 @@ class WorkflowCompletionSensor(BaseSensorOperator):
         from airflow_provider_domo_workflows.waits import READ_FAILED, read_instance
 
         workflow_alias, instance_id, started_after = self._target(context)
+        created_on = parse_created_on(self.created_on)
+        if created_on is not None:
+            self.hook.narrow_to_created_on(instance_id, created_on)
         status_log = self._log_for(context, workflow_alias, instance_id)
         metric = read_instance(
             self.hook, self.log, workflow_alias, instance_id, started_after, self._poke_deadline(context)
@@ -202,3 +213,25 @@ class WorkflowCompletionSensor(BaseSensorOperator):
 
         context["ti"].xcom_push(key=INSTANCE_METRIC_XCOM_KEY, value=metric.to_json_dict())
         raise_if_failed(self.workflow_alias, metric)
+
+
+def parse_created_on(value: object) -> datetime | None:
+    """
+    Read the ``created_on`` argument: ``None``, an ISO-8601 string or a datetime (naive means UTC).
+
+    An XCom that was never pushed renders as ``"None"`` or ``""``: that only widens the search.
+    """
+    if value is None or (isinstance(value, str) and value.strip() in ("", "None")):
+        return None
+    moment = value
+    if isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError:
+            moment = None
+    if not isinstance(moment, datetime):
+        raise ValueError(
+            f"created_on is {value!r}: give when Domo created the instance as an ISO-8601 time, e.g. "
+            "\"{{ ti.xcom_pull(task_ids='start', key='created_on') }}\", or leave it out."
+        )
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)

@@ -51,8 +51,11 @@ class WorkflowInstanceTrigger(BaseTrigger):
         deadline: str | None = None,
         deadline_source: str = "timeout",
         cancel_on_kill: bool = False,
+        instance_created_on: str | None = None,
     ) -> None:
         super().__init__()
+        # When Domo created the instance (its start answer's createdOn), if known: narrows the reads.
+        self.instance_created_on = instance_created_on
         self.workflow_alias = workflow_alias
         self.instance_id = instance_id
         self.domo_conn_id = domo_conn_id
@@ -75,6 +78,7 @@ class WorkflowInstanceTrigger(BaseTrigger):
                 "deadline": self.deadline,
                 "deadline_source": self.deadline_source,
                 "cancel_on_kill": self.cancel_on_kill,
+                "instance_created_on": self.instance_created_on,
             },
         )
 
@@ -88,7 +92,11 @@ class WorkflowInstanceTrigger(BaseTrigger):
         try:
             config = await DomoWorkflowsHook(self.domo_conn_id).aget_config()
             async with shared_reader(config, self.workflow_alias) as reader:
-                with reader.watch(self.instance_id, _parse_time(self.created_after)):
+                with reader.watch(
+                    self.instance_id,
+                    _parse_time(self.created_after),
+                    created_on=_parse_time(self.instance_created_on),
+                ):
                     payload = await self._wait_for_end(reader)
         except Exception as error:
             # Whatever went wrong (a connection missing from the triggerer's environment, a bug), the
