@@ -2,21 +2,22 @@
 
 For each history size (``--sizes``, default 10, 1,000, 10,000 and 100,000 past instances), a fresh emulator
 (``EmulatorServer`` on loopback, default order: oldest first, so the new instance comes last) gets that
-history, and one ``AddTwoNumbers`` instance is started through ``DomoWorkflowsClient``. Then one search is
-measured as the sensor does it: ``find_instance_metric(..., created_after=<the DAG run's start>)``, taken as
-the instance's ``created_on`` less one minute. Beside it, the same read through a connection with
-``instance_read="instance"`` (one ``GET {api_root}/instances/{id}``), and the naive full scan: the search with
-``created_after=None``, which pages the whole history.
+history, and one ``AddTwoNumbers`` instance is started through ``DomoWorkflowsClient``. Then a poke of a
+sensor in another process is measured, with a client of its own: ``find_instance_metric(...,
+created_after=<the DAG run's start>)``, taken as the instance's ``created_on`` less one minute; the same
+poke told when Domo created the instance (the sensor's ``created_on``, from the start task's XCom); the
+read through a connection with ``instance_read="instance"`` (one ``GET {api_root}/instances/{id}``); and the
+naive full scan, ``created_after=None``, which pages the whole history. Then a later poll of a wait that has
+seen its instance running, after 1,000 other runs started, with and without the window's end.
 
-For each search the script reports the requests and response bytes the emulator logged (``request_log``
-entries after a mark taken just before the search) and the wall time, the median of ``--repeats`` searches
+For each read the script reports the requests and response bytes the emulator logged (``request_log``
+entries after a mark taken just before the read) and the wall time, the median of ``--repeats`` reads
 (default 5; ``--full-scan-repeats`` for the full scan, default the same; one full scan of 100,000 takes tens
-of seconds). The client's connection is already open from the start request, as a sensor's hook keeps it
-open between pokes.
+of seconds). Each client's connection is opened before it is timed, as a sensor's hook keeps it open.
 
-Goal: a poke's requests, time and bytes at 100,000 are within 1.5x of those at 10. The narrowed search's
-bytes grow with the instances started in its window (the run's start less a 10-minute clock margin), which
-the emulator's history spreads over 30 days; the one-instance read does not depend on the history at all.
+Goal: a poke's requests, time and bytes at 100,000 are within 1.5x of those at 10. A search not told the
+creation time reads every instance started in its window (the run's start less a 10-minute clock margin),
+which the emulator's history spreads over 30 days.
 
 Run::
 
@@ -62,6 +63,7 @@ class Row:
 
     history: int
     narrowed: SearchCost
+    told: SearchCost
     direct: SearchCost
     full_scan: SearchCost
     later: SearchCost
@@ -93,16 +95,31 @@ def measure_size(history: int, repeats: int, full_scan_repeats: int) -> Row:
         state = server.state
         state.add_history(WORKFLOW, history)
         config = DomoConnectionConfig.build(host=server.url, token=server.token)
-        with DomoWorkflowsClient(config) as client:
-            instance = client.start_workflow(WORKFLOW, {"a": 1, "b": 2})
-            if instance.created_on is None:
-                raise RuntimeError("The emulator's start answer has no createdOn.")
-            run_started = instance.created_on - RUN_STARTED_BEFORE_INSTANCE
+        with DomoWorkflowsClient(config) as starter:
+            instance = starter.start_workflow(WORKFLOW, {"a": 1, "b": 2})
+        created_on = instance.created_on
+        if created_on is None:
+            raise RuntimeError("The emulator's start answer has no createdOn.")
+        run_started = created_on - RUN_STARTED_BEFORE_INSTANCE
 
-            def poll(domo: DomoWorkflowsClient) -> InstanceMetric | None:
-                return domo.find_instance_metric(WORKFLOW, instance.id, created_after=run_started)
+        def poll(domo: DomoWorkflowsClient) -> InstanceMetric | None:
+            return domo.find_instance_metric(WORKFLOW, instance.id, created_after=run_started)
 
-            narrowed = measure_search(state, lambda: poll(client), repeats)
+        # A sensor in another process than the start: it knows the run's start, and, when given the
+        # start task's XCom created_on, when Domo created the instance. Each search starts afresh.
+        with DomoWorkflowsClient(config) as blind, DomoWorkflowsClient(config) as told:
+
+            def blind_poll() -> InstanceMetric | None:
+                blind.pins.drop([instance.id])
+                return poll(blind)
+
+            def told_poll() -> InstanceMetric | None:
+                told.pins.drop([instance.id])
+                told.pins.seed(instance.id, created_on)
+                return poll(told)
+
+            narrowed = measure_search(state, blind_poll, repeats)
+            told_first = measure_search(state, told_poll, repeats)
         with DomoWorkflowsClient(config) as scanner:
             full_scan = measure_search(
                 state, lambda: scanner.find_instance_metric(WORKFLOW, instance.id), full_scan_repeats
@@ -116,8 +133,8 @@ def measure_size(history: int, repeats: int, full_scan_repeats: int) -> Row:
                 state, lambda: direct_client.find_instance_metric(WORKFLOW, instance.id), repeats
             )
 
-        # Later in the wait: the waiting client has seen the instance running (and so its start time),
-        # then other runs of the workflow started, a moment later.
+        # Later in the wait: the waiting client (not told the creation time) has seen the instance
+        # running, and so its start time; then other runs of the workflow started, a moment later.
         time.sleep(state.workflow(WORKFLOW).pending_seconds + 0.2)
         with DomoWorkflowsClient(config) as waiting, DomoWorkflowsClient(config) as forgetful:
             if poll(waiting) is None:
@@ -135,7 +152,7 @@ def measure_size(history: int, repeats: int, full_scan_repeats: int) -> Row:
                 return poll(forgetful)
 
             later_unpinned = measure_search(state, unpinned, repeats)
-    return Row(history, narrowed, direct, full_scan, later, later_unpinned)
+    return Row(history, narrowed, told_first, direct, full_scan, later, later_unpinned)
 
 
 def report(rows: list[Row], repeats: int, full_scan_repeats: int) -> None:
@@ -144,13 +161,13 @@ def report(rows: list[Row], repeats: int, full_scan_repeats: int) -> None:
         f"\nOne read of a just-started instance; time is the median of {repeats} reads "
         f"({full_scan_repeats} for the full scan)"
     )
-    ways = ("narrowed /overall search", "one-instance route", "full scan of /overall")
+    ways = ("narrowed /overall search", "told created_on", "one-instance route", "full scan of /overall")
     print(f"{'':>9} | " + " | ".join(f"{way:^30}" for way in ways))
     print(f"{'history':>9} | " + " | ".join(f"{'requests':>8}{'bytes':>11}{'ms':>11}" for _ in ways))
     for row in rows:
         cells = [
             f"{cost.requests:>8,}{cost.response_bytes:>11,}{cost.median_seconds * 1000:>11.2f}"
-            for cost in (row.narrowed, row.direct, row.full_scan)
+            for cost in (row.narrowed, row.told, row.direct, row.full_scan)
         ]
         print(f"{row.history:>9,} | " + " | ".join(cells))
     print(
@@ -173,6 +190,7 @@ def report(rows: list[Row], repeats: int, full_scan_repeats: int) -> None:
     print(f"\nHistory {large.history:,} / history {small.history:,} (goal: each within {GOAL_RATIO:g}x):")
     for way, big, little in (
         ("narrowed /overall search", large.narrowed, small.narrowed),
+        ("told created_on", large.told, small.told),
         ("one-instance route", large.direct, small.direct),
     ):
         ratios = {
