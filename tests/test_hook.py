@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 from typing import Any
 
 import pytest
@@ -10,6 +11,7 @@ import pytest
 from airflow_provider_domo_workflows import get_provider_info
 from airflow_provider_domo_workflows.emulator import EmulatorServer
 from airflow_provider_domo_workflows.hooks.domo_workflows import DomoWorkflowsHook
+from tests.scripted_server import Answer, scripted_server
 
 
 def set_connection(
@@ -83,6 +85,50 @@ def test_test_connection_reports_a_wrong_token_without_showing_it(
     assert "401" in message
     assert "developer access token is missing, wrong or expired" in message
     assert "wrong-token-123" not in message
+
+
+def test_test_connection_reports_a_token_without_grants_in_one_line(
+    domo_emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    domo_emulator.state.tokens_without_grants.add("viewer-token-456")
+    set_connection(monkeypatch, host=domo_emulator.url, password="viewer-token-456")
+
+    ok, message = DomoWorkflowsHook().test_connection()
+
+    assert ok is False
+    assert "HTTP 403" in message
+    assert "lacks a grant" in message
+    assert "\n" not in message
+    assert "viewer-token-456" not in message
+
+
+def test_test_connection_reports_an_unreachable_host_in_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed_port = sock.getsockname()[1]
+    set_connection(monkeypatch, host=f"http://127.0.0.1:{closed_port}", password="secret-token-789")
+
+    ok, message = DomoWorkflowsHook().test_connection()
+
+    assert ok is False
+    assert message.startswith(f"could not reach Domo for GET http://127.0.0.1:{closed_port}/")
+    assert "\n" not in message
+    assert "secret-token-789" not in message
+
+
+def test_test_connection_keeps_a_multi_line_answer_from_domo_on_one_line(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    error = {"status": 403, "statusReason": "Forbidden", "message": "No grant.\nAsk an admin.", "toe": "T-1"}
+    with scripted_server() as domo:
+        domo.answer("GET", Answer(403, error))
+        set_connection(monkeypatch, host=domo.url, password="token-1234")
+
+        ok, message = DomoWorkflowsHook().test_connection()
+
+    assert ok is False
+    assert "message: No grant. Ask an admin." in message
+    assert "\n" not in message
 
 
 def test_test_connection_reports_a_bad_field_instead_of_raising(monkeypatch: pytest.MonkeyPatch) -> None:

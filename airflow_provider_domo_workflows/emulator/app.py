@@ -64,6 +64,7 @@ TOKEN_PATH = "/oauth/token"
 # The fixed identity fields of Domo's token answer; the emulator has one customer and one user.
 OAUTH_IDENTITY: dict[str, Any] = {"customer": "emulator", "env": "prod", "userId": 27, "role": "Admin"}
 INVALID_TOKEN_MESSAGE = "The access token is invalid or has expired."
+NO_GRANT_MESSAGE = "The user does not have permission to perform this action."
 DEFAULT_PAGE_LIMIT = 100
 FAULT_SCOPE_KEY = "domo_emulator.fault"
 
@@ -489,6 +490,8 @@ def _api_router(state: EmulatorState) -> APIRouter:
         # A developer token, when sent, decides alone: a wrong one is refused even beside a good bearer
         # token, so a client that sends both by mistake finds out.
         if token is not None:
+            if token in state.tokens_without_grants:
+                raise DomoAPIError(403, NO_GRANT_MESSAGE)
             if not hmac.compare_digest(token.encode(), state.token.encode()):
                 raise DomoAPIError(401, INVALID_TOKEN_MESSAGE)
             return

@@ -504,6 +504,9 @@ class EmulatorState:
     :class:`ManualClock` and step instances through their lifecycle without sleeping.
 
     :param token: the only ``X-DOMO-Developer-Token`` the API accepts.
+    :param tokens_without_grants: developer tokens of users who lack the workflow grants (Execute, View
+        Instance Details): Domo knows them, so they pass authentication, and every workflow route answers
+        them 403.
     :param oauth_clients: the OAuth clients, client id to secret, that ``/oauth/token`` issues tokens to;
         defaults to one client, ``emulator-client`` with secret ``emulator-secret``. An empty mapping
         leaves only the developer token.
@@ -525,6 +528,7 @@ class EmulatorState:
         self,
         *,
         token: str = DEFAULT_TOKEN,
+        tokens_without_grants: Iterable[str] = (),
         workflows: Iterable[WorkflowSpec] | None = None,
         clock: Clock = utc_now,
         listing_delay_seconds: float = 0.0,
@@ -539,6 +543,7 @@ class EmulatorState:
     ) -> None:
         self.lock = threading.RLock()
         self.token = token
+        self.tokens_without_grants = set(tokens_without_grants)
         clients = (
             {DEFAULT_OAUTH_CLIENT_ID: DEFAULT_OAUTH_CLIENT_SECRET} if oauth_clients is None else oauth_clients
         )

@@ -244,7 +244,13 @@ class DomoWorkflowsHook(BaseHook):
         return f"{self.config.base_url}/workflows/instances/{model_id}/{version}/{instance_id}"
 
     def test_connection(self) -> tuple[bool, str]:
-        """Check that Domo is reachable and accepts the token; answer Airflow's (ok, message) pair."""
+        """
+        Check that Domo is reachable and accepts the token; answer Airflow's (ok, message) pair.
+
+        The message is one line, as the UI shows it in a toast (the client's errors fold Domo's own text
+        onto one line): a bad field, an unreachable host, a refused token (401) or a missing grant
+        (403), each with its fix and never with a secret.
+        """
         try:
             self.client.probe()
         except (DomoWorkflowsError, ValueError) as error:
