@@ -136,7 +136,10 @@ def seed_answers(markdown: str) -> list[Any]:
 
 def test_seed_examples_without_comments_equal_the_constants_of_this_file() -> None:
     if not SEED_DOC.is_file():
-        pytest.skip(f"Domo's seed document is not beside the repository ({SEED_DOC}).")
+        pytest.skip(
+            f"Domo's seed document is not at {SEED_DOC}: this check compares the examples above with the "
+            "project's copy of Domo's documentation, kept in a shared/ folder beside the clone (as in CI)."
+        )
 
     answers = seed_answers(SEED_DOC.read_text(encoding="utf-8"))
 
@@ -169,6 +172,19 @@ def test_start_answer_created_on_is_an_aware_utc_datetime() -> None:
 
     # An aware datetime never equals a naive one, so this also proves the time zone was kept.
     assert instance.created_on == datetime(2023, 11, 15, 15, 28, 57, 479000, tzinfo=timezone.utc)
+
+
+def test_times_without_a_zone_are_read_as_utc_in_every_answer() -> None:
+    instance = WorkflowInstance.model_validate(
+        {**start_answer(), "createdOn": "2023-11-15T15:28:57.479", "updatedOn": "2023-11-15T15:28:58"}
+    )
+    metric = InstanceMetric.model_validate(
+        {"instanceId": INSTANCE_ID, "workflowStartTime": "2023-11-15T15:28:57", "workflowEndTime": None}
+    )
+
+    assert instance.created_on == datetime(2023, 11, 15, 15, 28, 57, 479000, tzinfo=timezone.utc)
+    assert instance.updated_on == datetime(2023, 11, 15, 15, 28, 58, tzinfo=timezone.utc)
+    assert metric.workflow_start_time == datetime(2023, 11, 15, 15, 28, 57, tzinfo=timezone.utc)
 
 
 def test_start_answer_status_string_null_is_not_started() -> None:

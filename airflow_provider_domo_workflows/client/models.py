@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
+from datetime import datetime, timezone
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from airflow_provider_domo_workflows.client.status import WorkflowStatus
@@ -23,6 +23,16 @@ class _DomoModel(BaseModel):
 UserId = str | int
 
 
+def _as_utc(moment: datetime) -> datetime:
+    # Domo writes its times with a ``Z``; one without a zone (a proxy, another API version) is read as
+    # UTC, so that every time the provider compares is aware and no wait fails on a naive one.
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)
+
+
+# A time in one of Domo's answers, always timezone-aware.
+DomoTime = Annotated[datetime, AfterValidator(_as_utc)]
+
+
 class WorkflowInstance(_DomoModel):
     """One run of a workflow, as answered by a start, a cancel or a one-instance lookup."""
 
@@ -31,9 +41,9 @@ class WorkflowInstance(_DomoModel):
     model_name: str | None = None
     model_version: str | None = None
     created_by: UserId | None = None
-    created_on: datetime | None = None
+    created_on: DomoTime | None = None
     updated_by: UserId | None = None
-    updated_on: datetime | None = None
+    updated_on: DomoTime | None = None
     status: WorkflowStatus = WorkflowStatus.parse(None)
 
     def as_metric(self) -> InstanceMetric:
@@ -60,9 +70,9 @@ class InstanceMetric(_DomoModel):
     model_id: str | None = None
     version: str | None = None
     creator_id: UserId | None = None
-    workflow_start_time: datetime | None = None
-    workflow_end_time: datetime | None = None
-    workflow_cancel_time: datetime | None = None
+    workflow_start_time: DomoTime | None = None
+    workflow_end_time: DomoTime | None = None
+    workflow_cancel_time: DomoTime | None = None
     workflow_cycle_time: float | None = None
     status: WorkflowStatus = WorkflowStatus.parse(None)
 
