@@ -818,10 +818,10 @@ def test_an_alias_that_would_escape_its_path_segment_is_refused_before_any_reque
     assert server.requests == []
 
 
-def test_probe_of_a_200_answer_that_is_not_json_says_so(make_client: ClientFactory) -> None:
+def test_probe_of_a_200_answer_that_is_not_json_says_it_is_not_domos(make_client: ClientFactory) -> None:
     client = make_client(replying(200, text="<html>login</html>"))
 
-    with pytest.raises(DomoApiError, match="not JSON"):
+    with pytest.raises(DomoApiError, match=r"body starts: .<html>login</html>.\. The answer is not Domo.s"):
         client.probe()
 
 

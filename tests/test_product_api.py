@@ -19,6 +19,7 @@ from airflow_provider_domo_workflows.client import client as client_module
 from airflow_provider_domo_workflows.client.async_client import AsyncDomoWorkflowsClient
 from airflow_provider_domo_workflows.emulator import ADD_TWO_NUMBERS_MODEL_ID, EmulatorServer
 from airflow_provider_domo_workflows.hooks.domo_workflows import DomoWorkflowsHook
+from tests.scripted_server import Answer, scripted_server
 
 MESSAGE = "/api/workflow/v1/instances/message"
 ALIAS_START = "/api/workflow/v1/models/{workflow}/start"
@@ -247,3 +248,55 @@ def test_airflow_runs_a_mapped_alias_over_oauth_with_one_instance_reads(
     assert OVERALL not in seen
     assert ALIAS_START not in seen
     assert all(record.status_code != 401 for record in domo_emulator.state.request_log)
+
+
+OUR_ID = "2052e10a-d142-4391-a731-2be1ab1c0188"
+OTHER_ID = "7e1d6a43-0c58-4f0b-9d5e-3a2b1c0d9e8f"
+
+
+@pytest.mark.parametrize(
+    "odd",
+    [
+        Answer(200, {"id": OTHER_ID, "status": "COMPLETED"}),
+        Answer(200, {}),
+        Answer(200, [{"id": OUR_ID}]),
+        Answer(200, text="<html><body>Sign in</body></html>"),
+        Answer(501, {"status": 501, "statusReason": "Not Implemented", "toe": "T-501"}),
+    ],
+    ids=["another-instance", "empty-object", "a-list", "html", "501"],
+)
+def test_a_one_instance_route_that_answers_no_such_instance_falls_back_to_overall(
+    odd: Answer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    overall = {"instanceMetric": [{"instanceId": OUR_ID, "status": "IN_PROGRESS"}]}
+    with scripted_server() as domo:
+        domo.answer("GET", odd, Answer(200, overall))
+        config = DomoConnectionConfig.build(host=domo.url, token="t0ken", instance_read="instance")
+        with DomoWorkflowsClient(config) as client:
+            first = client.find_instance_metric("AddTwoNumbers", OUR_ID)
+            second = client.find_instance_metric("AddTwoNumbers", OUR_ID)
+
+    assert first is not None
+    assert second is not None
+    assert (first.instance_id, first.status.state) == (OUR_ID, WorkflowState.IN_PROGRESS)
+    assert [path.split("?")[0] for _, path in domo.requests] == [
+        INSTANCE.format(instance_id=OUR_ID),
+        OVERALL.format(workflow="AddTwoNumbers"),
+        OVERALL.format(workflow="AddTwoNumbers"),
+    ]
+
+
+def test_the_async_client_never_takes_another_instance_for_the_one_asked_for() -> None:
+    overall = {"instanceMetric": [{"instanceId": OUR_ID, "status": "IN_PROGRESS"}]}
+    with scripted_server() as domo:
+        domo.answer("GET", Answer(200, {"id": OTHER_ID, "status": "COMPLETED"}), Answer(200, overall))
+        config = DomoConnectionConfig.build(host=domo.url, token="t0ken", instance_read="instance")
+
+        async def read() -> dict[str, Any]:
+            async with AsyncDomoWorkflowsClient(config) as client:
+                return await client.find_instance_metrics("AddTwoNumbers", [OUR_ID])
+
+        found = asyncio.run(read())
+
+    assert set(found) == {OUR_ID}
+    assert found[OUR_ID].status.state is WorkflowState.IN_PROGRESS

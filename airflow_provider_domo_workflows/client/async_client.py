@@ -16,11 +16,12 @@ from airflow_provider_domo_workflows.client.client import (
     ModelT,
     cancel_request,
     check_instance_id,
+    direct_metric,
     http_settings,
     instance_request,
     parse_answer,
     read_json,
-    route_missing,
+    route_unusable,
     search_instances,
     transport_error,
 )
@@ -95,12 +96,14 @@ class AsyncDomoWorkflowsClient:
                 answers = await asyncio.gather(
                     *(self._call(request, WorkflowInstance) for request in direct if request is not None)
                 )
+                return {
+                    check_instance_id(wanted): direct_metric(answer, wanted, request)
+                    for wanted, answer, request in zip(ids, answers, direct, strict=True)
+                    if request is not None
+                }
             except DomoApiError as error:
-                if not route_missing(self.config, error):
+                if not route_unusable(self.config, error):
                     raise
-            else:
-                pairs = zip(ids, answers, strict=True)
-                return {check_instance_id(wanted): answer.as_metric() for wanted, answer in pairs}
         search = search_instances(
             self.config.model_path(workflow_alias),
             ids,

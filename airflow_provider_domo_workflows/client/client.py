@@ -111,9 +111,11 @@ def message_request(
     return ApiRequest("POST", "/instances/message", body=body)
 
 
-# One-instance routes that answered 404 or 405, by (base URL, API root, route): the waits of this process
+# One-instance routes that proved unusable, by (base URL, API root, route): the waits of this process
 # read /overall instead from then on.
 _missing_routes: set[tuple[str, str, str]] = set()
+# What says a one-instance route is not there: not found, not this method, not implemented.
+_MISSING_ROUTE_STATUSES = (404, 405, 501)
 
 
 def instance_request(
@@ -130,22 +132,40 @@ def instance_request(
     return None
 
 
-def route_missing(config: DomoConnectionConfig, error: DomoApiError) -> bool:
-    """
-    Whether a one-instance read failed because the route is missing (404 or 405); if so, remember it.
+def direct_metric(answer: WorkflowInstance, instance_id: str, request: ApiRequest) -> InstanceMetric:
+    """The metric of the instance a one-instance route answered, once it is the instance asked for."""
+    if check_instance_id(answer.id) != check_instance_id(instance_id):
+        # A proxy or a route that ignores its path: taking that instance's status would end the wait
+        # on another run's outcome.
+        raise DomoApiError(
+            status_code=200,
+            method=request.method,
+            path=request.path,
+            hint=f"The answer is instance {answer.id!r}, not the instance asked for.",
+        )
+    return answer.as_metric()
 
-    A 404 may also mean that this one instance is not visible there yet: either way ``/overall`` is
-    the documented way to find it, and is used for this connection from now on.
+
+def route_unusable(config: DomoConnectionConfig, error: DomoApiError) -> bool:
     """
-    if error.status_code not in (404, 405):
+    Whether a one-instance read showed that the route cannot be used; if so, remember it.
+
+    That is a 404, 405 or 501, or a successful answer that is not the instance asked for (not an
+    instance as documented, not JSON, another instance). A 404 may also mean that this one instance
+    is not visible there yet: either way ``/overall`` is the documented way to find it, and is used
+    for this connection from now on. An answer cut short is not a sign: it is worth asking again.
+    """
+    odd_success = 200 <= error.status_code < 300 and not error.incomplete
+    if error.status_code not in _MISSING_ROUTE_STATUSES and not odd_success:
         return False
     key = (config.base_url, config.api_root, config.instance_read)
     if key not in _missing_routes:
         _missing_routes.add(key)
         logger.warning(
-            "%s answered %s; reading instances from /overall for this connection from now on.",
+            "%s answered %s (%s); reading instances from /overall for this connection from now on.",
             f"{error.method} {config.api_root}{error.path}",
             error.status_code,
+            error,
         )
     return True
 
@@ -205,16 +225,22 @@ def _excerpt(text: str, secret: str) -> str:
     return " ".join(masked.split())[:_EXCERPT_CHARS]
 
 
+def domo_error_document(response: httpx.Response) -> dict[str, Any] | None:
+    """The body of an answer when it is Domo's error document (``statusReason``, ``message``, ``toe``)."""
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) and ({"statusReason", "message", "toe"} & body.keys()) else None
+
+
 def api_error(
     response: httpx.Response, request: ApiRequest, secret: str, hint: str | None = None
 ) -> DomoApiError:
     """Describe an answer that is not what was asked for, with Domo's own fields when it sent them."""
     status_reason = domo_message = toe = excerpt = None
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    if isinstance(body, dict) and ({"statusReason", "message", "toe"} & body.keys()):
+    body = domo_error_document(response)
+    if body is not None:
         status_reason = _text(body.get("statusReason"), secret)
         domo_message = _text(body.get("message"), secret)
         toe = _text(body.get("toe"), secret)
@@ -427,9 +453,9 @@ class DomoWorkflowsClient:
         direct = instance_request(self.config, workflow_alias, instance_id)
         if direct is not None:
             try:
-                return self._call(direct, WorkflowInstance, left()).as_metric()
+                return direct_metric(self._call(direct, WorkflowInstance, left()), instance_id, direct)
             except DomoApiError as error:
-                if not route_missing(self.config, error):
+                if not route_unusable(self.config, error):
                     raise
         search = search_instance(
             self.config.model_path(workflow_alias),
@@ -459,15 +485,24 @@ class DomoWorkflowsClient:
         Check that Domo is reachable and accepts the token, with one cheap authenticated request.
 
         It asks for the metrics of a workflow that cannot exist: Domo checks the token first (401),
-        then answers 404 for the unknown workflow, which proves the token was accepted.
+        then answers 404 with its error document for the unknown workflow, which proves the token was
+        accepted. A 200 must be a metrics document. Anything else is not Domo's Workflows API.
         """
         request = metrics_request("00000000-0000-0000-0000-000000000000", 1, None, None, None, None)
         response = self._send(request)
-        if response.status_code in (200, 404) and _is_json(response):
+        if response.status_code == 404 and domo_error_document(response) is not None:
             return
+        if response.status_code == 200:
+            try:
+                metrics = parse_answer(response, request, WorkflowMetrics, self.config.secret)
+            except DomoApiError:
+                pass
+            else:
+                if "instance_metric" in metrics.model_fields_set:
+                    return
         hint = None
-        if response.is_success:
-            hint = "The answer is not JSON: check that host and api_root point at Domo's Workflows API."
+        if response.status_code == 404 or response.is_success:
+            hint = "The answer is not Domo's: check that host and api_root point at Domo's Workflows API."
         raise api_error(response, request, self.config.secret, hint=hint)
 
     def _call(self, request: ApiRequest, model: type[ModelT], within: float | None = None) -> ModelT:
@@ -555,14 +590,6 @@ def tls_verification(config: DomoConnectionConfig) -> bool | ssl.SSLContext:
     if isinstance(config.verify, str):
         return ssl.create_default_context(cafile=config.verify)
     return config.verify
-
-
-def _is_json(response: httpx.Response) -> bool:
-    try:
-        response.json()
-    except ValueError:
-        return False
-    return True
 
 
 def metrics_request(

@@ -110,12 +110,15 @@ def is_transient(error: BaseException) -> bool:
     Whether a failed read is worth trying again later rather than failing a wait.
 
     No answer at all, 429 (rate limited) and 5xx (Domo or a gateway in trouble) pass; anything else
-    (a bad token, a missing grant, an unknown workflow, an answer that is not Domo's) will not fix itself.
+    (a bad token, a missing grant, an unknown workflow, an answer that is not Domo's, and 501: a route
+    the server does not implement) will not fix itself.
     """
     if isinstance(error, DomoRequestError):
         return True
     return isinstance(error, DomoApiError) and (
-        error.incomplete or error.status_code == 429 or error.status_code >= 500
+        error.incomplete
+        or error.status_code == 429
+        or (error.status_code >= 500 and error.status_code != 501)
     )
 
 

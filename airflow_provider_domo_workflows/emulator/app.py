@@ -59,6 +59,8 @@ from airflow_provider_domo_workflows.emulator.state import (
 
 API_ROOTS = ("/api/workflow/v1", "/domo/workflow/v1")
 ADMIN_PREFIX = "/_emulator"
+# Paths that need no Domo token: the admin routes, the token endpoint and the stand-in instance pages.
+_OPEN_PREFIXES = (ADMIN_PREFIX, "/oauth/", "/workflows/")
 TOKEN_HEADER = "X-DOMO-Developer-Token"
 TOKEN_PATH = "/oauth/token"
 # The fixed identity fields of Domo's token answer; the emulator has one customer and one user.
@@ -482,24 +484,29 @@ def bearer_token(authorization: str | None) -> str | None:
     return token if scheme.lower() == "bearer" and token else None
 
 
+def authenticate(state: EmulatorState, token: str | None, authorization: str | None) -> None:
+    """Refuse a request without an accepted developer or bearer token (401), or without grants (403)."""
+    # A developer token, when sent, decides alone: a wrong one is refused even beside a good bearer
+    # token, so a client that sends both by mistake finds out.
+    if token is not None:
+        if token in state.tokens_without_grants:
+            raise DomoAPIError(403, NO_GRANT_MESSAGE)
+        if not hmac.compare_digest(token.encode(), state.token.encode()):
+            raise DomoAPIError(401, INVALID_TOKEN_MESSAGE)
+        return
+    access_token = bearer_token(authorization)
+    if access_token is None:
+        raise DomoAPIError(401, f"Missing {TOKEN_HEADER} header or Authorization: bearer token.")
+    if not state.token_is_valid(access_token):
+        raise DomoAPIError(401, INVALID_TOKEN_MESSAGE)
+
+
 def _api_router(state: EmulatorState) -> APIRouter:
     def require_token(
         token: Annotated[str | None, Header(alias=TOKEN_HEADER)] = None,
         authorization: Annotated[str | None, Header()] = None,
     ) -> None:
-        # A developer token, when sent, decides alone: a wrong one is refused even beside a good bearer
-        # token, so a client that sends both by mistake finds out.
-        if token is not None:
-            if token in state.tokens_without_grants:
-                raise DomoAPIError(403, NO_GRANT_MESSAGE)
-            if not hmac.compare_digest(token.encode(), state.token.encode()):
-                raise DomoAPIError(401, INVALID_TOKEN_MESSAGE)
-            return
-        access_token = bearer_token(authorization)
-        if access_token is None:
-            raise DomoAPIError(401, f"Missing {TOKEN_HEADER} header or Authorization: bearer token.")
-        if not state.token_is_valid(access_token):
-            raise DomoAPIError(401, INVALID_TOKEN_MESSAGE)
+        authenticate(state, token, authorization)
 
     def require_instance_routes(request: Request) -> None:
         # Authentication runs first, as Domo's security filters run before its routing.
@@ -860,6 +867,15 @@ def create_app(state: EmulatorState) -> FastAPI:
     @app.exception_handler(StarletteHTTPException)
     async def handle_http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         if exc.status_code == 404:
+            if not request.url.path.startswith(_OPEN_PREFIXES):
+                # Domo's security filters run before its routing: an unknown path is refused a bad token
+                # too, so a client pointed at a wrong API root still learns that its token is wrong.
+                try:
+                    authenticate(
+                        state, request.headers.get(TOKEN_HEADER), request.headers.get("authorization")
+                    )
+                except DomoAPIError as refused:
+                    return domo_error_response(refused.status_code, refused.message)
             message = f"No route matches {request.method} {request.url.path}."
         else:
             message = str(exc.detail)
