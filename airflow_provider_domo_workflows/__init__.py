@@ -112,17 +112,12 @@ _CONN_FIELDS: dict[str, Any] = {
         "/domo/workflow/v1 inside a Domo app.",
         "schema": {"type": ["string", "null"], "default": "/api/workflow/v1"},
     },
-    # The UI's number inputs read only minimum and maximum; exclusiveMinimum says that 0 is refused too.
+    # The UI's number inputs read only minimum and maximum, and bring a value typed beyond them back
+    # to the limit: each minimum is one the hook accepts, never 0 where the hook refuses it.
     "timeout": {
         "label": "Request timeout (s)",
-        "description": "Seconds to wait for each request, at most 3600.",
-        "schema": {
-            "type": ["number", "null"],
-            "default": 30,
-            "minimum": 0,
-            "exclusiveMinimum": 0,
-            "maximum": 3600,
-        },
+        "description": "Seconds to wait to connect and for each read of an answer, from 0.1 to 3600.",
+        "schema": {"type": ["number", "null"], "default": 30, "minimum": 0.1, "maximum": 3600},
     },
     "max_retries": {
         "label": "Max retries",
@@ -132,13 +127,7 @@ _CONN_FIELDS: dict[str, Any] = {
     "retry_max_wait": {
         "label": "Max wait between retries (s)",
         "description": "Longest sleep between two tries, and cap on Retry-After; at most 300.",
-        "schema": {
-            "type": ["number", "null"],
-            "default": 30,
-            "minimum": 0,
-            "exclusiveMinimum": 0,
-            "maximum": 300,
-        },
+        "schema": {"type": ["number", "null"], "default": 30, "minimum": 0.01, "maximum": 300},
     },
     "verify": {
         "label": "Verify TLS",

@@ -252,10 +252,36 @@ def test_build_rejects_a_token_that_cannot_travel_in_a_header_without_echoing_it
     assert token not in str(raised.value)
 
 
-@pytest.mark.parametrize("timeout", [3601, 1e308, 10**400])
-def test_build_rejects_a_timeout_too_large_to_be_useful(timeout: object) -> None:
-    with pytest.raises(ValueError, match=r"^extra 'timeout' is .* up to 3600"):
+@pytest.mark.parametrize("timeout", [3601, 1e308, 10**400, 0.05, 1e-300])
+def test_build_rejects_a_timeout_too_large_or_too_small_to_be_useful(timeout: object) -> None:
+    with pytest.raises(ValueError, match=r"^extra 'timeout' is .* from 0\.1 to 3600, e\.g\. 30\.$"):
         build(timeout=timeout)
+
+
+def test_a_whole_number_of_retries_written_as_a_float_is_read() -> None:
+    assert build(max_retries=3.0).max_retries == 3
+
+
+@pytest.mark.parametrize("retries", [2.5, "\uff13", "3.0"])
+def test_a_number_of_retries_that_is_no_whole_ascii_number_is_refused(retries: object) -> None:
+    with pytest.raises(ValueError, match=r"^extra 'max_retries' is .*: give a whole number from 0 to 10\.$"):
+        build(max_retries=retries)
+
+
+def test_a_version_in_other_digits_than_ascii_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"has version '\u0661\.\u0661\.\u0660'"):
+        build(workflows={"A": {"model_id": "m", "version": "\u0661.\u0661.\u0660", "message_name": "S"}})
+
+
+def test_an_alias_mapped_twice_is_refused() -> None:
+    entry = {"model_id": "m", "version": "1.1.0", "message_name": "S"}
+    with pytest.raises(ValueError, match=r"^extra 'workflows' names the alias 'A' twice"):
+        build(workflows={"A": entry, " A ": {**entry, "model_id": "other"}})
+
+
+def test_an_oauth_client_id_with_a_colon_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"^extra 'client_id' holds ':'"):
+        build(auth_type="oauth", client_id="id:secret", client_secret="s3cret")
 
 
 def test_build_rejects_a_verify_file_that_holds_no_certificate(tmp_path: Path) -> None:

@@ -130,6 +130,12 @@ def test_choices_and_limits_match_the_hooks_parser() -> None:
     assert fields["instance_read"]["schema"]["enum"] == list(cfg.INSTANCE_READS)
     assert fields["instance_read"]["schema"]["default"] == cfg.READ_OVERALL
     assert fields["timeout"]["schema"]["maximum"] == cfg.MAX_TIMEOUT_SECONDS
+    assert fields["timeout"]["schema"]["minimum"] == cfg.MIN_TIMEOUT_SECONDS
+    # The form brings a value typed below a minimum back to it: every minimum must be accepted.
+    for name in ("timeout", "max_retries", "retry_max_wait"):
+        lowest = fields[name]["schema"]["minimum"]
+        built = cfg.DomoConnectionConfig.build(host="acme", token="t", **{name: lowest})
+        assert getattr(built, name) == lowest
     assert fields["max_retries"]["schema"]["maximum"] == cfg.MAX_RETRIES_LIMIT
     assert fields["retry_max_wait"]["schema"]["maximum"] == cfg.MAX_RETRY_WAIT_LIMIT
     assert cfg.DEFAULT_TOKEN_URL in fields["token_url"]["description"]

@@ -47,6 +47,53 @@ def test_extras_are_read_by_plain_and_by_legacy_prefixed_names(monkeypatch: pyte
     assert (config.api_root, config.timeout, config.verify) == ("/domo/workflow/v1", 7.5, False)
 
 
+@pytest.mark.parametrize("empty", [None, "", {}])
+def test_a_plain_extra_left_empty_gives_way_to_its_legacy_prefixed_value(
+    monkeypatch: pytest.MonkeyPatch, empty: object
+) -> None:
+    mapping = {"A": {"model_id": "m-1", "version": "1.1.0", "message_name": "Start A"}}
+    extra = {
+        "workflows": empty,
+        "extra__domo_workflows__workflows": mapping,
+        "api_root": "" if empty == {} else empty,
+        "extra__domo_workflows__api_root": "/domo/workflow/v1",
+    }
+    set_connection(monkeypatch, host="acme", password="token", extra=extra)
+
+    config = DomoWorkflowsHook().config
+
+    assert config.model_path("A") == "m-1"
+    assert config.api_root == "/domo/workflow/v1"
+
+
+def test_a_null_extra_means_no_extras(monkeypatch: pytest.MonkeyPatch) -> None:
+    set_connection(monkeypatch, host="acme", password="token", extra=None)
+
+    assert DomoWorkflowsHook().config.api_root == "/api/workflow/v1"
+
+
+@pytest.mark.parametrize("extra", [[1, 2], '"a string"', 42])
+def test_an_extra_that_is_no_json_object_names_the_field_and_the_fix(
+    monkeypatch: pytest.MonkeyPatch, extra: object
+) -> None:
+    set_connection(monkeypatch, "my_domo", host="acme", password="token", extra=extra)
+
+    with pytest.raises(
+        ValueError, match=r"^Domo Workflows connection 'my_domo': extra is an? \w+, not a JSON object"
+    ):
+        _ = DomoWorkflowsHook("my_domo").config
+    ok, message = DomoWorkflowsHook("my_domo").test_connection()
+    assert ok is False
+    assert "not a JSON object" in message
+
+
+def test_test_connection_of_a_connection_that_does_not_exist_says_so() -> None:
+    ok, message = DomoWorkflowsHook("no_such_domo_connection").test_connection()
+
+    assert ok is False
+    assert "no_such_domo_connection" in message
+
+
 def test_a_bad_connection_names_the_connection_and_the_field(monkeypatch: pytest.MonkeyPatch) -> None:
     set_connection(monkeypatch, "my_domo", host="acme", password="")
 
@@ -129,6 +176,52 @@ def test_test_connection_keeps_a_multi_line_answer_from_domo_on_one_line(
     assert ok is False
     assert "message: No grant. Ask an admin." in message
     assert "\n" not in message
+
+
+@pytest.mark.parametrize(
+    ("answer", "ok"),
+    [
+        (
+            Answer(404, {"status": 404, "statusReason": "Not Found", "message": "No workflow.", "toe": "T"}),
+            True,
+        ),
+        (Answer(200, {"modelId": None, "instanceMetric": []}), True),
+        (Answer(200, None), False),
+        (Answer(200, {"hello": "world"}), False),
+        (Answer(404, "not found"), False),
+        (Answer(404, text="<html>Not Found</html>"), False),
+        (Answer(204, text=""), False),
+    ],
+    ids=["domo-404", "metrics", "null", "other-json", "json-string-404", "html-404", "204"],
+)
+def test_test_connection_accepts_only_answers_that_are_domos(
+    answer: Answer, ok: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with scripted_server() as domo:
+        domo.answer("GET", answer)
+        set_connection(monkeypatch, host=domo.url, password="token-1234")
+
+        result, message = DomoWorkflowsHook().test_connection()
+
+    assert result is ok, message
+    if not ok:
+        assert "check that host and api_root point at Domo's Workflows API" in message
+
+
+def test_test_connection_reports_a_wrong_token_even_under_a_wrong_api_root(
+    domo_emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    set_connection(
+        monkeypatch,
+        host=domo_emulator.url,
+        password="wrong-token-123",
+        extra={"api_root": "/api/workflow/v9"},
+    )
+
+    ok, message = DomoWorkflowsHook().test_connection()
+
+    assert ok is False
+    assert "HTTP 401" in message
 
 
 def test_test_connection_reports_a_bad_field_instead_of_raising(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -21,6 +21,8 @@ MAX_RETRIES_LIMIT = 10
 MAX_RETRY_WAIT_LIMIT = 300.0
 # One request waiting longer than an hour is a hang, not patience; larger values also overflow clocks.
 MAX_TIMEOUT_SECONDS = 3600.0
+# Below a tenth of a second no request can be answered, even on loopback: every one would time out.
+MIN_TIMEOUT_SECONDS = 0.1
 AUTH_DEVELOPER_TOKEN = "developer_token"
 AUTH_OAUTH = "oauth"
 AUTH_TYPES = (AUTH_DEVELOPER_TOKEN, AUTH_OAUTH)
@@ -31,7 +33,8 @@ READ_OVERALL = "overall"
 READ_INSTANCE = "instance"
 READ_MODEL_INSTANCE = "model_instance"
 INSTANCE_READS = (READ_OVERALL, READ_INSTANCE, READ_MODEL_INSTANCE)
-_VERSION = re.compile(r"\d+\.\d+\.\d+")
+# ASCII digits only: \d would also take other scripts' digits, which Domo would not know.
+_VERSION = re.compile(r"[0-9]+\.[0-9]+\.[0-9]+")
 HOST_EXAMPLES = (
     "'acme', 'acme.domo.com', 'https://acme.domo.com' or a full base URL such as 'http://127.0.0.1:8765'"
 )
@@ -118,9 +121,7 @@ class DomoConnectionConfig:
         oauth = None
         if parse_auth_type(auth_type) == AUTH_OAUTH:
             oauth = OAuthClient(
-                client_id=_header_safe(
-                    "client_id", client_id, "the OAuth client id from Domo's developer portal"
-                ),
+                client_id=parse_client_id(client_id),
                 client_secret=_header_safe("client_secret", client_secret, "the OAuth client's secret"),
                 token_url=parse_token_url(token_url),
                 scope=parse_scope(scope),
@@ -160,6 +161,17 @@ def _header_safe(field_name: str, value: object, what: str, *, name: str | None 
             f"non-ASCII characters): paste {what} again."
         )
     return text
+
+
+def parse_client_id(value: object) -> str:
+    """Read the OAuth client id; HTTP Basic joins it to the secret with a colon, so it cannot hold one."""
+    client_id = _header_safe("client_id", value, "the OAuth client id from Domo's developer portal")
+    if ":" in client_id:
+        raise ValueError(
+            "extra 'client_id' holds ':', which HTTP Basic cannot carry in a client id: paste the client id "
+            "alone, and the secret into client_secret."
+        )
+    return client_id
 
 
 def parse_auth_type(value: object) -> str:
@@ -241,7 +253,7 @@ def parse_workflows(value: object) -> tuple[tuple[str, WorkflowMapping], ...]:
             ) from None
     if not isinstance(value, Mapping):
         raise ValueError(f"extra 'workflows' must be a JSON object such as {_WORKFLOWS_EXAMPLE}.")
-    pairs = []
+    pairs: list[tuple[str, WorkflowMapping]] = []
     for alias, entry in value.items():
         if not isinstance(alias, str) or not alias.strip():
             raise ValueError(f"extra 'workflows' has the key {alias!r}: name each workflow by its alias.")
@@ -262,6 +274,11 @@ def parse_workflows(value: object) -> tuple[tuple[str, WorkflowMapping], ...]:
             raise ValueError(
                 f"extra 'workflows'[{alias!r}] has version {fields['version']!r}: give the deployed version "
                 "as major.minor.patch, e.g. '1.1.0'."
+            )
+        if any(known == alias.strip() for known, _ in pairs):
+            raise ValueError(
+                f"extra 'workflows' names the alias {alias.strip()!r} twice (white space around an alias "
+                "does not count): keep one entry for it."
             )
         pairs.append((alias.strip(), WorkflowMapping(**fields)))
     return tuple(sorted(pairs, key=lambda pair: pair[0]))
@@ -349,22 +366,23 @@ def normalise_api_root(value: object) -> str:
 
 def parse_timeout(value: object) -> float:
     """Read the request timeout in seconds: a finite positive number (default 30)."""
-    return _seconds("timeout", value, DEFAULT_TIMEOUT_SECONDS, MAX_TIMEOUT_SECONDS)
+    return _seconds("timeout", value, DEFAULT_TIMEOUT_SECONDS, MAX_TIMEOUT_SECONDS, MIN_TIMEOUT_SECONDS)
 
 
-def _seconds(extra: str, value: object, default: float, maximum: float) -> float:
-    """Read an extra holding seconds: empty means ``default``; otherwise above 0 and up to ``maximum``."""
+def _seconds(extra: str, value: object, default: float, maximum: float, minimum: float = 0.0) -> float:
+    """
+    Read an extra holding seconds: empty means ``default``; otherwise above 0, at least ``minimum``
+    and up to ``maximum``.
+    """
     if value is None or value == "":
         return default
     seconds = math.nan
     if isinstance(value, int | float | str) and not isinstance(value, bool):
         with contextlib.suppress(ValueError, OverflowError):
             seconds = float(value)
-    if not math.isfinite(seconds) or not 0 < seconds <= maximum:
-        raise ValueError(
-            f"extra '{extra}' is {value!r}: it must be a positive number of seconds up to {maximum:g}, "
-            f"e.g. {default:g}."
-        )
+    if not math.isfinite(seconds) or not 0 < seconds <= maximum or seconds < minimum:
+        span = f"number of seconds from {minimum:g} to" if minimum else "positive number of seconds up to"
+        raise ValueError(f"extra '{extra}' is {value!r}: it must be a {span} {maximum:g}, e.g. {default:g}.")
     return seconds
 
 
@@ -372,8 +390,11 @@ def parse_max_retries(value: object) -> int:
     """Read how many times a read or a cancel is tried again: a whole number from 0 to 10 (default 3)."""
     if value is None or value == "":
         return DEFAULT_MAX_RETRIES
+    if isinstance(value, float) and value.is_integer():
+        # A number field in a form may save 3 as 3.0.
+        value = int(value)
     text = str(value).strip() if isinstance(value, str | int) and not isinstance(value, bool) else ""
-    if not text.isdigit() or int(text) > MAX_RETRIES_LIMIT:
+    if not text.isascii() or not text.isdigit() or int(text) > MAX_RETRIES_LIMIT:
         raise ValueError(
             f"extra 'max_retries' is {value!r}: give a whole number from 0 to {MAX_RETRIES_LIMIT}."
         )

@@ -10,6 +10,7 @@ from functools import cached_property
 from typing import Any
 
 from airflow.sdk import BaseHook, Connection
+from airflow.sdk.exceptions import AirflowNotFoundException
 
 from airflow_provider_domo_workflows.client import (
     DomoApiError,
@@ -48,10 +49,16 @@ CONFIG_EXTRAS = (
 
 
 def connection_extra(extras: Mapping[str, Any], name: str) -> Any:
-    """Read one extra by its plain name, or by its legacy prefixed name."""
-    if name in extras:
-        return extras[name]
-    return extras.get(_LEGACY_EXTRA_PREFIX + name)
+    """
+    Read one extra by its plain name, or by its legacy prefixed name.
+
+    A plain name left empty (null, "" or {}: what the connection form saves for a field not filled in)
+    gives way to a legacy value, so that a connection edited in the form keeps the settings it had.
+    """
+    value = extras.get(name)
+    if value is None or value == "" or value == {}:
+        return extras.get(_LEGACY_EXTRA_PREFIX + name, value)
+    return value
 
 
 def _refused_as_ended(error: DomoApiError) -> bool:
@@ -67,7 +74,8 @@ class DomoWorkflowsHook(BaseHook):
     ``https://acme.domo.com`` or a full base URL such as the emulator's ``http://127.0.0.1:8765``),
     its ``password`` the developer access token, sent as ``X-DOMO-Developer-Token``. Extras:
     ``api_root`` (default ``/api/workflow/v1``; ``/domo/workflow/v1`` also works), ``timeout``
-    (seconds per request, default 30), ``verify`` (TLS verification: true, false or a CA bundle path),
+    (seconds to wait to connect and for each read, default 30), ``verify`` (TLS verification: true,
+    false or a CA bundle path),
     ``max_retries`` (tries again after no answer, 429, 502, 503 or 504: default 3; never for a start)
     and ``retry_max_wait`` (the longest sleep between tries and cap on ``Retry-After``: default 30 s).
 
@@ -100,8 +108,16 @@ class DomoWorkflowsHook(BaseHook):
         connection = await self.aget_connection(self.domo_conn_id)
         return self._build_config(connection, await connection.aextra_dejson())
 
-    def _build_config(self, connection: Connection, extras: Mapping[str, Any]) -> DomoConnectionConfig:
+    def _build_config(self, connection: Connection, extras: object) -> DomoConnectionConfig:
         try:
+            if extras is None:
+                extras = {}
+            if not isinstance(extras, Mapping):
+                kind = {list: "an array", str: "a string", bool: "a boolean"}.get(type(extras), "a number")
+                raise ValueError(
+                    f"extra is {kind}, not a JSON object: give the extras as an object such as "
+                    '{"timeout": 30}, or leave extra empty.'
+                )
             return DomoConnectionConfig.build(
                 host=connection.host,
                 token=connection.password,
@@ -253,6 +269,6 @@ class DomoWorkflowsHook(BaseHook):
         """
         try:
             self.client.probe()
-        except (DomoWorkflowsError, ValueError) as error:
+        except (DomoWorkflowsError, ValueError, AirflowNotFoundException) as error:
             return False, str(error)
         return True, f"Connected to Domo Workflows at {self.config.base_url}{self.config.api_root}."
