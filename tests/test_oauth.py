@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -21,6 +23,7 @@ from airflow_provider_domo_workflows.emulator import EmulatorServer
 from airflow_provider_domo_workflows.hooks.domo_workflows import DomoWorkflowsHook
 
 TOKEN_ROUTE = "/oauth/token"
+INSTANCE_ID = "2052e10a-d142-4391-a731-2be1ab1c0188"
 
 
 @pytest.fixture(autouse=True)
@@ -193,3 +196,63 @@ def test_a_fresh_token_refused_again_says_that_oauth_may_not_be_accepted(
     assert caught.value.may_have_started is False
     assert token_requests(domo_emulator) == 2
     assert domo_emulator.state.started_count("AddTwoNumbers") == 0
+
+
+def test_concurrent_async_reads_with_a_cold_cache_share_one_token_request(
+    domo_emulator: EmulatorServer,
+) -> None:
+    config = oauth_config(domo_emulator)
+
+    async def reads() -> None:
+        async with AsyncDomoWorkflowsClient(config) as domo:
+            await asyncio.gather(
+                *(domo.find_instance_metric("AddTwoNumbers", INSTANCE_ID) for _ in range(20))
+            )
+
+    asyncio.run(reads())
+
+    assert token_requests(domo_emulator) == 1
+
+
+def test_concurrent_async_reads_refused_after_a_revoke_share_one_new_token(
+    domo_emulator: EmulatorServer,
+) -> None:
+    config = oauth_config(domo_emulator)
+
+    async def reads() -> None:
+        async with AsyncDomoWorkflowsClient(config) as domo:
+            await domo.find_instance_metric("AddTwoNumbers", INSTANCE_ID)
+            domo_emulator.state.revoke_tokens()
+            await asyncio.gather(
+                *(domo.find_instance_metric("AddTwoNumbers", INSTANCE_ID) for _ in range(20))
+            )
+
+    asyncio.run(reads())
+
+    assert statuses(domo_emulator).count(401) == 20
+    assert token_requests(domo_emulator) == 2
+
+
+def test_threads_with_a_cold_cache_share_one_token_request(
+    domo_emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = oauth_config(domo_emulator)
+    issue = domo_emulator.state.issue_token
+
+    def slow_issue(*args: object, **kwargs: object) -> object:
+        # Slow enough for every thread to find the cache empty before the first token arrives.
+        time.sleep(0.2)
+        return issue(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(domo_emulator.state, "issue_token", slow_issue)
+    together = threading.Barrier(8)
+
+    def probe(_: int) -> None:
+        with DomoWorkflowsClient(config) as client:
+            together.wait()
+            client.probe()
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(probe, range(8)))
+
+    assert token_requests(domo_emulator) == 1
