@@ -157,6 +157,17 @@ def test_a_non_json_answer_fails_with_an_excerpt_and_what_to_check(
         ({"workflow_alias": None}, "Give either workflow_alias"),
         ({"model_id": "abc", "version": "1.0.0", "message_name": "Start"}, "Give either workflow_alias"),
         ({"workflow_alias": None, "model_id": "abc", "message_name": "Start"}, "model_id needs version"),
+        ({"version": "9.9.9", "message_name": "Nope"}, "^version and message_name go only with model_id"),
+        ({"version": "9.9.9"}, "^version and message_name go only with model_id"),
+        ({"message_name": "Nope"}, "^version and message_name go only with model_id"),
+    ],
+    ids=[
+        "neither",
+        "both",
+        "model_id-without-version",
+        "alias-with-both",
+        "alias-with-version",
+        "alias-with-message",
     ],
 )
 def test_the_workflow_must_be_named_one_way_when_the_dag_is_parsed(

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from airflow.sdk import BaseOperator
 from airflow.sdk.bases.resumablejobmixin import ResumableJobMixin
 from airflow.sdk.configuration import conf
+from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_provider_domo_workflows.constants import (
     CREATED_ON_XCOM_KEY,
@@ -31,13 +32,14 @@ if TYPE_CHECKING:
     from airflow_provider_domo_workflows.waits import Deadline
 
 # What an earlier try's record can say besides a Domo status. Not listed (yet), or unreadable for a
-# moment: re-attach to it. Another workflow (the DAG changed), or the task was cleared (a user asked
-# for a new run): start anew.
+# moment: re-attach to it. Another workflow (the DAG changed), the task was cleared (a user asked
+# for a new run), or an earlier start that Domo certainly refused: start anew.
 _NOT_LISTED = "NOT_LISTED"
 _UNREADABLE = "UNREADABLE"
 _OTHER_WORKFLOW = "OTHER_WORKFLOW"
 _CLEARED = "CLEARED"
-_START_ANEW = frozenset({_OTHER_WORKFLOW, _CLEARED})
+_NOTHING_STARTED = "NOTHING_STARTED"
+_START_ANEW = frozenset({_OTHER_WORKFLOW, _CLEARED, _NOTHING_STARTED})
 DEFAULT_WAIT_TIMEOUT = timedelta(days=7)
 
 
@@ -51,21 +53,26 @@ class StartWorkflowOperator(ResumableJobMixin, BaseOperator):
     ``created_on`` (Domo's ``createdOn``, for the sensor's ``created_on``) and ``instance_url``, and
     shows a "Domo workflow instance" link as soon as the instance has started.
 
-    **Retries never start a second instance by accident.** The instance is recorded in Airflow's
-    ``task_state_store`` as soon as Domo answers the start. A retry reads it back first: an instance
-    still running (or not listed yet) is waited on again, a COMPLETED one makes the task succeed
-    without starting anything, and only a FAILED or CANCELED one is started anew. Clearing the task
-    (or its DAG run) asks for a new run, and starts a new instance. A start that may have reached
-    Domo without an instance id coming back fails with ``DomoStartUncertainError`` and no retries.
+    **Retries never start a second instance by accident.** Before the start is sent, Airflow's
+    ``task_state_store`` records that a start is in flight; the instance replaces that record as soon
+    as Domo answers. A retry reads it back first: an instance still running (or not listed yet) is
+    waited on again, a COMPLETED one makes the task succeed without starting anything, and only a
+    FAILED or CANCELED one is started anew. Clearing the task (or its DAG run) asks for a new run, and
+    starts a new instance. A start that may have reached Domo without an instance id coming back
+    fails with ``DomoStartUncertainError`` and no retries, and so does a retry that finds an earlier
+    try's start still in flight (its ``execution_timeout`` fired, or its worker was lost, before the
+    answer was recorded). A start that certainly started nothing (Domo answered 4xx, or the request
+    never left) lets a retry start.
 
     With ``wait_for_completion=True`` the operator also waits for the instance to end, itself or
     deferred to the triggerer, and owns it: if the wait times out, if a user marks the task failed or
-    success or clears it while it waits, or if the last try fails while waiting, the operator
-    cancels the instance.
+    success or clears it while it waits, or if the last try fails while it knows of the instance
+    (waiting, or re-attaching to an earlier try's instance), the operator cancels the instance.
 
-    .. note:: Known limitation: if the worker dies after Domo accepted the start but before the
-       record was written (one request to Airflow's API server), the retry cannot know of that
-       instance and starts another. Domo's start has no idempotency key to close that window.
+    .. note:: Known limitation: Domo's start has no idempotency key, so a start whose answer never
+       reached Airflow cannot be told from one that never reached Domo. The retry refuses rather than
+       start a second instance, which has a cost: a worker lost after the in-flight record was written
+       but before the start was sent makes the retry refuse too, though nothing started.
 
     :param workflow_alias: the workflow to start: its alias (inside Domo apps, or mapped to a model id by
         the connection's ``workflows`` extra) or its model id. Templated.
@@ -123,6 +130,12 @@ class StartWorkflowOperator(ResumableJobMixin, BaseOperator):
                 "model_id needs version (the deployed major.minor.patch) and message_name (the title of "
                 "the workflow's start node) to start through instances/message."
             )
+        if workflow_alias is not None and (version is not None or message_name is not None):
+            raise ValueError(
+                "version and message_name go only with model_id: a workflow_alias starts the version Domo "
+                "deploys for it (or the one the connection's workflows mapping names), so they would be "
+                "ignored. Give model_id with them, or drop them."
+            )
         self.workflow_alias = workflow_alias
         self.model_id = model_id
         self.version = version
@@ -135,7 +148,9 @@ class StartWorkflowOperator(ResumableJobMixin, BaseOperator):
         self.poll_interval = check_interval("poll_interval", poll_interval)
         self.timeout = check_interval("timeout", timeout)
         self.cancel_on_kill = cancel_on_kill
+        # The instance this try knows of (and owns, with wait_for_completion), and the one it published.
         self._instance: dict[str, Any] | None = None
+        self._published: dict[str, Any] | None = None
         self._prior_metric: InstanceMetric | None = None
 
     @cached_property
@@ -151,6 +166,7 @@ class StartWorkflowOperator(ResumableJobMixin, BaseOperator):
         from airflow_provider_domo_workflows.client.config import check_version
 
         self._execute_started = datetime.now(timezone.utc)
+        self._instance = self._published = self._prior_metric = None
         # A workflow started by model id is read and recorded under its model id, as Domo's routes name it.
         self._message: tuple[str, str] | None = None
         if self.model_id is not None:
@@ -159,7 +175,13 @@ class StartWorkflowOperator(ResumableJobMixin, BaseOperator):
         else:
             self._workflow_alias = require_text("workflow_alias", self.workflow_alias)
         self._start_parameters = serialise_parameters(self.parameters)
-        return self.execute_resumable(context)
+        try:
+            return self.execute_resumable(context)
+        except Exception as error:
+            # TaskDeferred, AirflowTaskTimeout and AirflowTaskTerminated are BaseExceptions, not caught here:
+            # a deferral hands the wait on, and a kill is on_kill's to handle, as cancel_on_kill says.
+            self._cancel_if_giving_up(context, error)
+            raise
 
     # --- ResumableJobMixin: the record of the instance is the "external id" kept across retries ------
 
@@ -168,6 +190,19 @@ class StartWorkflowOperator(ResumableJobMixin, BaseOperator):
         from airflow_provider_domo_workflows.client import DomoWorkflowsError
         from airflow_provider_domo_workflows.exceptions import DomoStartUncertainError
 
+        self._instance = None
+        # A bad connection fails here, before the in-flight record: it sends nothing, so a retry may start.
+        self.hook.get_conn()
+        store = context.get("task_state_store") if self.durable else None
+        in_flight = {
+            "workflow_alias": self._workflow_alias,
+            "start_sent_at": datetime.now(timezone.utc).isoformat(),
+            **_try_identity(context),
+        }
+        if store is not None:
+            # Written before the start is sent: a try cut short before Domo's answer is recorded (its
+            # execution_timeout, a lost worker) leaves it, and the retry then refuses to start again.
+            store.set(self.external_id_key, in_flight)
         try:
             if self._message is not None:
                 version, message_name = self._message
@@ -176,8 +211,11 @@ class StartWorkflowOperator(ResumableJobMixin, BaseOperator):
                 )
             else:
                 instance = self.hook.start_workflow(self._workflow_alias, self._start_parameters)
-        except DomoWorkflowsError as error:
-            if not error.may_have_started:
+        except (DomoWorkflowsError, ValueError) as error:
+            # A ValueError comes from the client's checks of the request, before anything is sent.
+            if not getattr(error, "may_have_started", False):
+                if store is not None:
+                    store.set(self.external_id_key, {**in_flight, "nothing_started": True})
                 raise
             raise DomoStartUncertainError(
                 f"{error} Not retrying: a second start could run workflow {self._workflow_alias!r} twice. "
@@ -192,7 +230,7 @@ class StartWorkflowOperator(ResumableJobMixin, BaseOperator):
             instance.status,
         )
         created_on = instance.created_on or datetime.now(timezone.utc)
-        return {
+        self._instance = {
             "instance_id": instance.id,
             "workflow_alias": self._workflow_alias,
             "model_id": instance.model_id,
@@ -200,10 +238,9 @@ class StartWorkflowOperator(ResumableJobMixin, BaseOperator):
             "created_on": created_on.isoformat(),
             # Domo's own createdOn, when it sent one: it narrows searches to the instance's moment.
             "domo_created_on": instance.created_on.isoformat() if instance.created_on else None,
-            # A clear changes these, a retry does not: they tell the two apart on the next try.
-            "max_tries": context["ti"].max_tries,
-            "clear_number": getattr(context.get("dag_run"), "clear_number", None),
+            **_try_identity(context),
         }
+        return self._instance
 
     def get_job_status(self, external_id: Any, context: Context) -> str:
         """Read the status of the instance an earlier try started, or say why a new one is due."""
@@ -213,13 +250,19 @@ class StartWorkflowOperator(ResumableJobMixin, BaseOperator):
         if not isinstance(record, dict) or not self._same_workflow(record):
             self.log.warning("The instance recorded by an earlier try is of another workflow: starting anew.")
             return _OTHER_WORKFLOW
-        if record.get("max_tries") != context["ti"].max_tries or record.get("clear_number") != getattr(
-            context.get("dag_run"), "clear_number", None
-        ):
+        identity = _try_identity(context)
+        if any(record.get(key) != value for key, value in identity.items()):
             self.log.info(
-                "The task was cleared since instance %s started: starting anew.", record["instance_id"]
+                "The task was cleared since %s: starting anew.",
+                f"instance {record['instance_id']} started"
+                if record.get("instance_id")
+                else "its last start",
             )
             return _CLEARED
+        if not record.get("instance_id"):
+            return self._status_of_start_in_flight(record)
+        # Known from here on: a last try failing while it re-attaches cancels it rather than leave it running.
+        self._instance = record
         try:
             metric = self.hook.find_instance_metric(
                 record["workflow_alias"], record["instance_id"], created_after=_created_on(record)
@@ -234,6 +277,8 @@ class StartWorkflowOperator(ResumableJobMixin, BaseOperator):
             return _UNREADABLE
         self._prior_metric = metric
         status = _NOT_LISTED if metric is None else str(metric.status.state.value)
+        if metric is not None and metric.status.is_terminal:
+            self._instance = None
         self.log.info(
             "An earlier try started instance %s of Domo workflow %r; it is %s: %s.",
             record["instance_id"],
@@ -242,6 +287,20 @@ class StartWorkflowOperator(ResumableJobMixin, BaseOperator):
             "starting anew" if status in ("FAILED", "CANCELED") else "not starting it again",
         )
         return status
+
+    def _status_of_start_in_flight(self, record: Mapping[str, Any]) -> str:
+        """An earlier try's start that left no instance: start anew only if Domo certainly refused it."""
+        from airflow_provider_domo_workflows.exceptions import DomoStartUncertainError
+
+        if record.get("nothing_started"):
+            self.log.info("An earlier try's start was refused by Domo and started nothing: starting anew.")
+            return _NOTHING_STARTED
+        raise DomoStartUncertainError(
+            f"An earlier try sent a start of workflow {record['workflow_alias']!r} at "
+            f"{record.get('start_sent_at')} whose answer never came (the try timed out or its worker was "
+            "lost before the answer was recorded), so an instance may have started. Not starting it again: "
+            "check the workflow's runs in Domo, then clear this task to start it again if none started."
+        )
 
     def is_job_active(self, status: str) -> bool:
         """Whether an earlier try's instance is still worth waiting on (not listed or unreadable count)."""
@@ -289,14 +348,13 @@ class StartWorkflowOperator(ResumableJobMixin, BaseOperator):
                     f"The Domo trigger's event names no instance ({event!r}); failing closed."
                 )
             metric = read_event(event, record["instance_id"])
-        except DomoTriggerEventError:
-            if record is not None:
-                self._cancel_if_giving_up(context, record)
+            if metric is None:
+                self._end_after_timeout(context, record, event.get("deadline_source", "timeout"))
+            else:
+                self._finish(context, metric)
+        except Exception as error:
+            self._cancel_if_giving_up(context, error)
             raise
-        if metric is None:
-            self._end_after_timeout(context, record, event.get("deadline_source", "timeout"))
-        else:
-            self._finish(context, metric)
         return str(record["instance_id"])
 
     def on_kill(self) -> None:
@@ -348,32 +406,26 @@ class StartWorkflowOperator(ResumableJobMixin, BaseOperator):
         )
 
     def _wait(self, context: Context, record: dict[str, Any]) -> None:
-        from airflow_provider_domo_workflows.client import DomoWorkflowsError, Outcome, outcome_of
+        from airflow_provider_domo_workflows.client import Outcome, outcome_of
         from airflow_provider_domo_workflows.waits import READ_FAILED, StatusLog, read_instance
 
         instance_id, created_after = record["instance_id"], _created_on(record)
         status_log = StatusLog(self.log, record["workflow_alias"], instance_id)
         deadline = self._deadline(context, record)
-        try:
-            while True:
-                metric = read_instance(
-                    self.hook, self.log, record["workflow_alias"], instance_id, created_after
-                )
-                if metric is None:
-                    status_log.not_listed(created_after)
-                elif metric is not READ_FAILED:
-                    status_log.seen(metric)
-                    if outcome_of(metric.status) is not Outcome.WAIT:
-                        self._finish(context, metric)
-                        return
-                if deadline is not None and deadline.seconds_left() <= 0:
-                    self._end_after_timeout(context, record, deadline.source)
+        while True:
+            metric = read_instance(self.hook, self.log, record["workflow_alias"], instance_id, created_after)
+            if metric is None:
+                status_log.not_listed(created_after)
+            elif metric is not READ_FAILED:
+                status_log.seen(metric)
+                if outcome_of(metric.status) is not Outcome.WAIT:
+                    self._finish(context, metric)
                     return
-                left = deadline.seconds_left() if deadline is not None else self.poll_interval
-                time.sleep(max(0.0, min(self.poll_interval, left)))
-        except DomoWorkflowsError:
-            self._cancel_if_giving_up(context, record)
-            raise
+            if deadline is not None and deadline.seconds_left() <= 0:
+                self._end_after_timeout(context, record, deadline.source)
+                return
+            left = deadline.seconds_left() if deadline is not None else self.poll_interval
+            time.sleep(max(0.0, min(self.poll_interval, left)))
 
     def _same_workflow(self, record: Mapping[str, Any]) -> bool:
         """Whether a record is of the workflow this task starts, named by alias or by model id."""
@@ -382,9 +434,10 @@ class StartWorkflowOperator(ResumableJobMixin, BaseOperator):
 
     def _attach(self, context: Context, record: dict[str, Any]) -> None:
         """Remember the instance (for ``on_kill``) and publish it: XComs and the instance link."""
-        if self._instance == record:
-            return
         self._instance = record
+        if self._published == record:
+            return
+        self._published = record
         ti = context["ti"]
         ti.xcom_push(key=MODEL_ID_XCOM_KEY, value=record.get("model_id"))
         ti.xcom_push(key=MODEL_VERSION_XCOM_KEY, value=record.get("model_version"))
@@ -437,20 +490,39 @@ class StartWorkflowOperator(ResumableJobMixin, BaseOperator):
         self.log.warning(message)
         raise DomoWorkflowTimeoutError(message)
 
-    def _cancel_if_giving_up(self, context: Context, record: dict[str, Any]) -> None:
-        """On the last try, cancel the instance rather than leave it running after Airflow gives up."""
+    def _cancel_if_giving_up(self, context: Context, error: Exception) -> None:
+        """
+        On the last try, cancel the instance the task owns rather than leave it running after Airflow
+        gives up: whatever failed, while waiting or while re-attaching to an earlier try's instance.
+        """
+        from airflow_provider_domo_workflows.exceptions import (
+            DomoWorkflowEndedError,
+            DomoWorkflowTimeoutError,
+        )
+
+        record = self._instance
+        if not (self.wait_for_completion and record):
+            return  # without its wait the task does not own the instance, or it knows of none
+        if isinstance(error, (DomoWorkflowEndedError, DomoWorkflowTimeoutError)):
+            return  # the instance has ended, or the wait's timeout has cancelled it already
         ti = context["ti"]
-        if ti.try_number <= ti.max_tries:
+        # An AirflowFailException ends the task whatever try this is: no retry will re-attach.
+        if ti.try_number <= ti.max_tries and not isinstance(error, AirflowFailException):
             return  # the retry re-attaches to the instance
         try:
             metric = self.hook.cancel_instance(
                 record["workflow_alias"], record["instance_id"], created_after=_created_on(record)
             )
-        except Exception as error:
-            self.log.warning("Could not cancel Domo instance %s: %s", record["instance_id"], error)
+        except Exception as cancel_error:
+            self.log.warning(
+                "Could not cancel Domo instance %s (or confirm its cancel): %s",
+                record["instance_id"],
+                cancel_error,
+            )
             return
         self.log.warning(
-            "Last try failed while waiting: cancelled Domo instance %s (now %s).",
+            "The task's last try failed (%s): cancelled Domo instance %s (now %s).",
+            type(error).__name__,
             record["instance_id"],
             metric.status if metric is not None else "not listed",
         )
@@ -464,6 +536,14 @@ def _record_from_event(event: object) -> dict[str, Any] | None:
         "instance_id": event["instance_id"],
         "workflow_alias": event["workflow_alias"],
         "created_on": event.get("created_after"),
+    }
+
+
+def _try_identity(context: Context) -> dict[str, Any]:
+    """What a clear changes and a retry does not (Airflow raises max_tries on a clear): tells them apart."""
+    return {
+        "max_tries": context["ti"].max_tries,
+        "clear_number": getattr(context.get("dag_run"), "clear_number", None),
     }
 
 

@@ -123,3 +123,27 @@ EXECUTION_TIMEOUT_DAGS = {
     for deferrable in (True, False)
 }
 globals().update({dag.dag_id: dag for dag in [RETRY_AFTER_COMPLETION_DAG, *EXECUTION_TIMEOUT_DAGS.values()]})
+
+# execution_timeout fires while the start's answer is held back, after Domo created the instance.
+START_CUT_SHORT_DAG = DAG(
+    dag_id="operator_start_cut_short", schedule=None, start_date=datetime(2026, 1, 1), catchup=False
+)
+with START_CUT_SHORT_DAG:
+    StartWorkflowOperator(
+        task_id="start",
+        workflow_alias="AddTwoNumbers",
+        parameters={"a": 1, "b": 2},
+        execution_timeout=timedelta(seconds=1),
+        retries=1,
+        retry_delay=0,
+    )
+READS_REFUSED_DAGS = {
+    deferrable: start_dag(
+        f"operator_reads_refused_{'deferred' if deferrable else 'sync'}",
+        deferrable=deferrable,
+        retries=1,
+        retry_delay=0,
+    )
+    for deferrable in (True, False)
+}
+globals().update({dag.dag_id: dag for dag in [START_CUT_SHORT_DAG, *READS_REFUSED_DAGS.values()]})
