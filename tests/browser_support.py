@@ -9,19 +9,16 @@ migrated SQLite database. Nothing here touches the session's ``AIRFLOW_HOME`` fr
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
-from typing import Any
 
 import pytest
+
+from tests.local_http import free_ports, http_json
 
 REPO = Path(__file__).resolve().parents[1]
 ARTIFACTS = REPO / "test-artifacts" / "browser"
@@ -68,28 +65,6 @@ def require_browser() -> None:
     pytest.skip(reason)
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def http_json(method: str, url: str, body: Any = None, timeout: float = 10.0) -> tuple[int, Any]:
-    """One JSON request; answers (status, decoded body), or (0, error text) when nothing answered."""
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(
-        url, data=data, method=method, headers={"Content-Type": "application/json"}
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            text = response.read()
-            return response.status, json.loads(text) if text else None
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode(errors="replace")[:2000]
-    except (OSError, ValueError) as exc:
-        return 0, f"{type(exc).__name__}: {exc}"
-
-
 class AirflowApiServer:
     """``airflow api-server`` in a throwaway home, started by :meth:`start` and ended by :meth:`stop`."""
 
@@ -98,7 +73,7 @@ class AirflowApiServer:
         self.home = workdir / "airflow-home"
         (self.home / "dags").mkdir(parents=True, exist_ok=True)
         self.log_path = workdir / "api-server.log"
-        self.port = free_port()
+        (self.port,) = free_ports(1)
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen[bytes] | None = None
         self.env = self._environment()

@@ -35,9 +35,9 @@ from tests.browser_support import (
     CHROMIUM,
     CHROMIUM_ARGS,
     AirflowApiServer,
-    http_json,
     require_browser,
 )
+from tests.local_http import http_json
 
 CONN_ID = "domo_browser"
 WORKFLOWS = {

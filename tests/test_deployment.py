@@ -19,18 +19,17 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+
+from tests.local_http import free_ports, http_json
 
 REPO = Path(__file__).resolve().parents[1]
 DAG_ID = "example_domo_workflows_deferrable"
@@ -43,31 +42,6 @@ EMULATOR_ARGS = ("--port", "0", "--run-seconds", "3600")
 BUDGET_SECONDS = 270.0  # the whole test, set-up included, stays under five minutes
 
 T = TypeVar("T")
-
-
-def _free_ports(count: int) -> list[int]:
-    """Ports free right now, all different (each socket stays bound until all are picked)."""
-    with contextlib.ExitStack() as stack:
-        socks = [stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) for _ in range(count)]
-        for sock in socks:
-            sock.bind(("127.0.0.1", 0))
-        return [int(sock.getsockname()[1]) for sock in socks]
-
-
-def _http(method: str, url: str, body: Any = None, timeout: float = 10.0) -> tuple[int, Any]:
-    """One JSON request; answers (status, decoded body), and (0, error text) when nothing answered."""
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(
-        url, data=data, method=method, headers={"Content-Type": "application/json"}
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            text = response.read()
-            return response.status, json.loads(text) if text else None
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode(errors="replace")[:500]
-    except (OSError, ValueError) as exc:
-        return 0, f"{type(exc).__name__}: {exc}"
 
 
 class Deployment:
@@ -83,7 +57,7 @@ class Deployment:
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.log_files: dict[str, Path] = {}
         self.gone: set[str] = set()  # groups already killed and waited for: never signalled again
-        self.api_port, self.worker_log_port, self.trigger_log_port = _free_ports(3)
+        self.api_port, self.worker_log_port, self.trigger_log_port = free_ports(3)
         self.api = f"http://127.0.0.1:{self.api_port}/api/v2"
         self.emulator_url = ""
         self.env: dict[str, str] = {}
@@ -213,12 +187,12 @@ class Deployment:
     # -- reads ----------------------------------------------------------------------------------------
 
     def emulator_instances(self) -> list[dict[str, Any]]:
-        status, body = _http("GET", f"{self.emulator_url}/_emulator/instances")
+        status, body = http_json("GET", f"{self.emulator_url}/_emulator/instances")
         assert status == 200, f"emulator admin route answered {status}: {body}"
         return list(body["instances"])
 
     def emulator_requests(self) -> list[dict[str, Any]]:
-        status, body = _http("GET", f"{self.emulator_url}/_emulator/requests")
+        status, body = http_json("GET", f"{self.emulator_url}/_emulator/requests")
         assert status == 200, f"emulator admin route answered {status}: {body}"
         return list(body["requests"])
 
@@ -227,11 +201,11 @@ class Deployment:
         return sum(1 for r in self.emulator_requests() if r["path"].endswith("/overall"))
 
     def task_instance(self) -> dict[str, Any] | None:
-        status, body = _http("GET", f"{self.api}/dags/{DAG_ID}/dagRuns/{RUN_ID}/taskInstances/{TASK_ID}")
+        status, body = http_json("GET", f"{self.api}/dags/{DAG_ID}/dagRuns/{RUN_ID}/taskInstances/{TASK_ID}")
         return body if status == 200 else None
 
     def dag_run_state(self) -> str | None:
-        status, body = _http("GET", f"{self.api}/dags/{DAG_ID}/dagRuns/{RUN_ID}")
+        status, body = http_json("GET", f"{self.api}/dags/{DAG_ID}/dagRuns/{RUN_ID}")
         return body.get("state") if status == 200 else None
 
     def trigger_holder(self) -> tuple[int | None, int | None]:
@@ -308,7 +282,7 @@ def test_a_deferred_wait_survives_a_killed_triggerer_and_ends_once(tmp_path: Pat
         everything = (*components, "triggerer-1")
 
         def dag_registered() -> bool | None:
-            status, _ = _http("GET", f"{d.api}/dags/{DAG_ID}")
+            status, _ = http_json("GET", f"{d.api}/dags/{DAG_ID}")
             return True if status == 200 else None
 
         d.wait_for(f"the API server to list DAG {DAG_ID}", dag_registered, 120, alive=everything)
@@ -384,7 +358,7 @@ def test_a_deferred_wait_survives_a_killed_triggerer_and_ends_once(tmp_path: Pat
         assert after_takeover.get("state") == "deferred", f"not deferred after the takeover: {progress()}"
 
         # 6. Finish the instance through the emulator's admin route.
-        status, body = _http(
+        status, body = http_json(
             "POST", f"{d.emulator_url}/_emulator/instances/{instance_id}/finish", {"status": "COMPLETED"}
         )
         assert status == 200, f"finishing {instance_id} answered {status}: {body}"
@@ -411,7 +385,7 @@ def test_a_deferred_wait_survives_a_killed_triggerer_and_ends_once(tmp_path: Pat
         assert ti["state"] == "success", ti
         assert ti["try_number"] == deferred_ti["try_number"], f"the task was retried: {ti}"
         assert new_job != killed_job
-        status, xcom = _http(
+        status, xcom = http_json(
             "GET", f"{d.api}/dags/{DAG_ID}/dagRuns/{RUN_ID}/taskInstances/{TASK_ID}/xcomEntries/return_value"
         )
         assert status == 200, xcom
