@@ -1,13 +1,19 @@
-"""Small helpers for tests that drive local servers over HTTP: free ports and one JSON request."""
+"""Small helpers for tests that drive local servers over HTTP: free ports, JSON requests, a proxy."""
 
 from __future__ import annotations
 
 import contextlib
 import json
 import socket
+import threading
 import urllib.error
 import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+import httpx
 
 
 def free_ports(count: int) -> list[int]:
@@ -33,3 +39,48 @@ def http_json(method: str, url: str, body: Any = None, timeout: float = 10.0) ->
         return exc.code, exc.read().decode(errors="replace")[:2000]
     except (OSError, ValueError) as exc:
         return 0, f"{type(exc).__name__}: {exc}"
+
+
+# An answer the proxy gives instead of passing a request on: status, JSON body.
+Override = Callable[[str, str], "tuple[int, Any] | None"]
+
+
+@contextmanager
+def forwarding_proxy(upstream: str, override: Override) -> Iterator[str]:
+    """
+    A local HTTP proxy in front of ``upstream``: each request that ``override(method, path)`` answers
+    gets that answer (status, JSON body); every other one is passed on as it came. Yields its URL.
+    """
+
+    class Forward(BaseHTTPRequestHandler):
+        def _handle(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            overridden = override(self.command, self.path)
+            if overridden is not None:
+                status, payload = overridden
+                self._answer(status, json.dumps(payload).encode(), "application/json")
+                return
+            headers = {name: value for name, value in self.headers.items() if name.lower() != "host"}
+            answer = httpx.request(self.command, upstream + self.path, content=body, headers=headers)
+            self._answer(answer.status_code, answer.content, answer.headers.get("content-type", ""))
+
+        do_GET = do_POST = _handle
+
+        def _answer(self, status: int, payload: bytes, content_type: str) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Forward)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -9,12 +9,9 @@ calls share one state store between "tries", as Airflow's retries do.
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-import httpx
 import pytest
 from airflow.sdk.exceptions import AirflowTaskTimeout
 
@@ -26,6 +23,7 @@ from airflow_provider_domo_workflows.operators.domo_workflows import StartWorkfl
 from tests.airflow_runs import run_dag
 from tests.dags.provider_dags import READS_REFUSED_DAGS, SCRIPTED_START_DAG, START_CUT_SHORT_DAG
 from tests.fakes import FakeStateStore, task_context
+from tests.local_http import forwarding_proxy
 from tests.scripted_server import Answer, ScriptedServer, scripted_server
 
 INSTANCE_ID = "2052e10a-d142-4391-a731-2be1ab1c0188"
@@ -64,35 +62,12 @@ def reads_refused(long_runs: EmulatorServer, monkeypatch: pytest.MonkeyPatch) ->
     Details) and passes starts and cancels on: an error that no retry fixes.
     """
 
-    class RefuseReads(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self._answer(403, json.dumps(NO_GRANT).encode(), "application/json")
+    def refuse_reads(method: str, path: str) -> tuple[int, Any] | None:
+        return (403, NO_GRANT) if method == "GET" else None
 
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            headers = {name: value for name, value in self.headers.items() if name.lower() != "host"}
-            upstream = httpx.post(long_runs.url + self.path, content=body, headers=headers)
-            self._answer(upstream.status_code, upstream.content, upstream.headers["content-type"])
-
-        def _answer(self, status: int, payload: bytes, content_type: str) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    proxy = ThreadingHTTPServer(("127.0.0.1", 0), RefuseReads)
-    thread = threading.Thread(target=proxy.serve_forever, daemon=True)
-    thread.start()
-    connect_to(f"http://127.0.0.1:{proxy.server_port}", monkeypatch, long_runs.token)
-    try:
+    with forwarding_proxy(long_runs.url, refuse_reads) as proxy_url:
+        connect_to(proxy_url, monkeypatch, long_runs.token)
         yield long_runs
-    finally:
-        proxy.shutdown()
-        proxy.server_close()
 
 
 @pytest.fixture

@@ -262,8 +262,10 @@ OTHER_ID = "7e1d6a43-0c58-4f0b-9d5e-3a2b1c0d9e8f"
         Answer(200, [{"id": OUR_ID}]),
         Answer(200, text="<html><body>Sign in</body></html>"),
         Answer(501, {"status": 501, "statusReason": "Not Implemented", "toe": "T-501"}),
+        Answer(200, {"id": "login"}),
+        Answer(200, {"id": OUR_ID}),
     ],
-    ids=["another-instance", "empty-object", "a-list", "html", "501"],
+    ids=["another-instance", "empty-object", "a-list", "html", "501", "an-id-that-is-no-uuid", "no-status"],
 )
 def test_a_one_instance_route_that_answers_no_such_instance_falls_back_to_overall(
     odd: Answer, monkeypatch: pytest.MonkeyPatch

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+import httpx
 import pytest
 
 from airflow_provider_domo_workflows.emulator import EmulatorServer, WorkflowSpec
 from airflow_provider_domo_workflows.triggers.domo_workflows import WorkflowInstanceTrigger
+from tests.local_http import forwarding_proxy
 
 OVERALL = "/models/{workflow}/overall"
 END_STATES = ("COMPLETED", "FAILED", "CANCELED")
@@ -165,3 +168,43 @@ def test_a_restarted_triggerer_picks_the_waits_up_again(long_running: EmulatorSe
     events = asyncio.run(resumed())
 
     assert {event["instance_id"]: event["instance_metric"]["status"] for event in events} == ends
+
+
+@pytest.mark.parametrize("read", ["instance", "overall"])
+def test_an_error_about_one_instance_fails_only_the_waits_on_it(
+    long_running: EmulatorServer, monkeypatch: pytest.MonkeyPatch, read: str
+) -> None:
+    healthy, broken = start_instances(long_running, "AddTwoNumbers", 2)
+    refused = {"status": 400, "statusReason": "Bad Request", "message": "Instance is archived.", "toe": "T-1"}
+
+    def spoil_the_broken_one(method: str, path: str) -> tuple[int, Any] | None:
+        if read == "instance":
+            return (400, refused) if path.split("?")[0].endswith(f"/instances/{broken}") else None
+        if not path.split("?")[0].endswith("/overall"):
+            return None
+        answer = httpx.get(long_running.url + path, headers={"X-DOMO-Developer-Token": long_running.token})
+        metrics = answer.json()
+        for row in metrics["instanceMetric"]:
+            if row["instanceId"] == broken:
+                row["workflowCycleTime"] = "n/a"  # a row that is not as documented: the broken one's only
+        return 200, metrics
+
+    with forwarding_proxy(long_running.url, spoil_the_broken_one) as proxy_url:
+        extra = {"instance_read": "instance"} if read == "instance" else {}
+        connection = {"conn_type": "domo_workflows", "host": proxy_url, "password": long_running.token}
+        monkeypatch.setenv("AIRFLOW_CONN_DOMO_WORKFLOWS_DEFAULT", json.dumps({**connection, "extra": extra}))
+
+        async def scenario() -> list[dict[str, Any]]:
+            waits = [first_event(trigger("AddTwoNumbers", instance_id)) for instance_id in (healthy, broken)]
+            events, _ = await asyncio.gather(
+                asyncio.gather(*waits), end_later(long_running, {healthy: "COMPLETED"}, 0.5)
+            )
+            return events
+
+        healthy_event, broken_event = asyncio.run(scenario())
+
+    assert healthy_event["status"] == "ended"
+    assert healthy_event["instance_metric"]["status"] == "COMPLETED"
+    assert broken_event["status"] == "error"
+    expected = "HTTP 400 Bad Request" if read == "instance" else "row in instanceMetric is not as documented"
+    assert expected in broken_event["message"]

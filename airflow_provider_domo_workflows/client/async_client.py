@@ -13,12 +13,14 @@ from airflow_provider_domo_workflows.client.client import (
     DEFAULT_PAGE_SIZE,
     ApiRequest,
     InstancePins,
+    InstanceResult,
     ModelT,
     cancel_request,
     check_instance_id,
     direct_metric,
     http_settings,
     instance_request,
+    metric_or_raise,
     parse_answer,
     read_json,
     route_unusable,
@@ -26,7 +28,7 @@ from airflow_provider_domo_workflows.client.client import (
     transport_error,
 )
 from airflow_provider_domo_workflows.client.config import DomoConnectionConfig
-from airflow_provider_domo_workflows.client.errors import DomoApiError
+from airflow_provider_domo_workflows.client.errors import DomoApiError, DomoWorkflowsError
 from airflow_provider_domo_workflows.client.models import InstanceMetric, WorkflowInstance
 from airflow_provider_domo_workflows.client.retry import RetryPolicy
 
@@ -73,7 +75,7 @@ class AsyncDomoWorkflowsClient:
         found = await self.find_instance_metrics(
             workflow_alias, [instance_id], created_after=created_after, page_size=page_size
         )
-        return next(iter(found.values()), None)
+        return metric_or_raise(next(iter(found.values()), None))
 
     async def find_instance_metrics(
         self,
@@ -82,28 +84,31 @@ class AsyncDomoWorkflowsClient:
         *,
         created_after: datetime | None = None,
         page_size: int = DEFAULT_PAGE_SIZE,
-    ) -> dict[str, InstanceMetric]:
+    ) -> dict[str, InstanceResult]:
         """
         Several instances' metrics, by canonical instance id; an instance not listed (yet) is left out.
 
-        With a one-instance route in the connection's ``instance_read``, each instance is read with it (all
-        at once); otherwise, or once that route proves missing, one paging of ``/overall`` finds them all.
+        An error that concerns one instance only (its row, or its own one-instance read) is that
+        instance's result, so that it fails no other wait. With a one-instance route in the connection's
+        ``instance_read``, each instance is read with it (all at once); otherwise, or once that route
+        proves unusable, one paging of ``/overall`` finds them all.
         """
-        ids = list(instance_ids)
+        ids = [check_instance_id(instance_id) for instance_id in instance_ids]
         direct = [instance_request(self.config, workflow_alias, instance_id) for instance_id in ids]
         if ids and all(request is not None for request in direct):
-            try:
-                answers = await asyncio.gather(
-                    *(self._call(request, WorkflowInstance) for request in direct if request is not None)
-                )
-                return {
-                    check_instance_id(wanted): direct_metric(answer, wanted, request)
-                    for wanted, answer, request in zip(ids, answers, direct, strict=True)
-                    if request is not None
-                }
-            except DomoApiError as error:
-                if not route_unusable(self.config, error):
-                    raise
+            reads = [
+                self._direct(request, wanted) for wanted, request in zip(ids, direct, strict=True) if request
+            ]
+            answers = await asyncio.gather(*reads, return_exceptions=True)
+            results: dict[str, InstanceResult] = {}
+            for wanted, answer in zip(ids, answers, strict=True):
+                # Anything but Domo's (or the network's) answer is a fault here, not a fact about Domo.
+                if isinstance(answer, BaseException) and not isinstance(answer, DomoWorkflowsError):
+                    raise answer
+                results[wanted] = answer
+            refused = [answer for answer in results.values() if isinstance(answer, DomoApiError)]
+            if not any(route_unusable(self.config, error) for error in refused):
+                return results
         search = search_instances(
             self.config.model_path(workflow_alias),
             ids,
@@ -116,8 +121,11 @@ class AsyncDomoWorkflowsClient:
             while True:
                 request = search.send(await self._read(request))
         except StopIteration as done:
-            result: dict[str, InstanceMetric] = done.value
+            result: dict[str, InstanceResult] = done.value
             return result
+
+    async def _direct(self, request: ApiRequest, instance_id: str) -> InstanceMetric:
+        return direct_metric(await self._call(request, WorkflowInstance), instance_id, request)
 
     async def cancel_instance(self, instance_id: str) -> WorkflowInstance:
         """Ask Domo to cancel one instance; the answer's status predates the cancel."""

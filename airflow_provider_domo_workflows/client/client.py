@@ -24,7 +24,12 @@ from airflow_provider_domo_workflows.client.config import (
     DomoConnectionConfig,
     check_version,
 )
-from airflow_provider_domo_workflows.client.errors import DomoApiError, DomoRequestError, retry_after_seconds
+from airflow_provider_domo_workflows.client.errors import (
+    DomoApiError,
+    DomoRequestError,
+    DomoWorkflowsError,
+    retry_after_seconds,
+)
 from airflow_provider_domo_workflows.client.models import InstanceMetric, WorkflowInstance, WorkflowMetrics
 from airflow_provider_domo_workflows.client.retry import RetryPolicy
 
@@ -134,16 +139,20 @@ def instance_request(
 
 def direct_metric(answer: WorkflowInstance, instance_id: str, request: ApiRequest) -> InstanceMetric:
     """The metric of the instance a one-instance route answered, once it is the instance asked for."""
-    if check_instance_id(answer.id) != check_instance_id(instance_id):
-        # A proxy or a route that ignores its path: taking that instance's status would end the wait
-        # on another run's outcome.
-        raise DomoApiError(
-            status_code=200,
-            method=request.method,
-            path=request.path,
-            hint=f"The answer is instance {answer.id!r}, not the instance asked for.",
-        )
-    return answer.as_metric()
+    with contextlib.suppress(ValueError):  # an id that is no UUID is not the one asked for
+        if (
+            check_instance_id(answer.id) == check_instance_id(instance_id)
+            and "status" in answer.model_fields_set
+        ):
+            return answer.as_metric()
+    # A proxy or a route that ignores its path, or one that tells no status: taking what it says would
+    # end the wait on another run's outcome, or keep it waiting on a status never told.
+    raise DomoApiError(
+        status_code=200,
+        method=request.method,
+        path=request.path,
+        hint=f"The answer is not the status of the instance asked for (id {answer.id!r}).",
+    )
 
 
 def route_unusable(config: DomoConnectionConfig, error: DomoApiError) -> bool:
@@ -333,7 +342,10 @@ def parse_started_instance(response: httpx.Response, request: ApiRequest, secret
 
 # Yield requests, are sent each answer's JSON body, return what they found.
 InstanceSearch = Generator[ApiRequest, Any, InstanceMetric | None]
-InstancesSearch = Generator[ApiRequest, Any, dict[str, InstanceMetric]]
+# What a read of several instances found of each: its metric, or the error that concerns it alone (its
+# row is not as documented, its own one-instance read failed), never failing the others read beside it.
+InstanceResult = InstanceMetric | DomoWorkflowsError
+InstancesSearch = Generator[ApiRequest, Any, dict[str, InstanceResult]]
 
 
 class DomoWorkflowsClient:
@@ -658,10 +670,10 @@ class InstancePins:
         high = None if any(moment is None for moment in highs) else max(m for m in highs if m is not None)
         return low, high + PIN_MARGIN if high is not None else None
 
-    def learn(self, found: Mapping[str, InstanceMetric]) -> None:
+    def learn(self, found: Mapping[str, InstanceResult]) -> None:
         """Remember the start times of the instances found."""
         for instance_id, metric in found.items():
-            if metric.workflow_start_time is not None:
+            if isinstance(metric, InstanceMetric) and metric.workflow_start_time is not None:
                 self._started[instance_id] = _aware(metric.workflow_start_time)
 
     def never(self, instance_ids: Iterable[str]) -> None:
@@ -691,7 +703,8 @@ def search_instances(
     """
     Page ``/overall`` until some instances turn up: a generator that yields requests and is sent answers.
 
-    It returns the metric of each instance found, by canonical id. The window starts at
+    It returns the metric of each instance found (or the error of its row), by canonical id. The window
+    starts at
     ``created_after`` less a margin for clock differences, unless ``pins`` narrows it to the
     instances' own moments (see :class:`InstancePins`); a narrowed window that misses an instance is
     searched again as wide as without them.
@@ -722,7 +735,7 @@ def _search_window(
     server may cap ``limit`` below what was asked. Only the rows of the instances sought must be well
     formed: an odd row or counter elsewhere on the page does not stop the search.
     """
-    found: dict[str, InstanceMetric] = {}
+    found: dict[str, InstanceResult] = {}
     offset = 0
     seen: set[str] = set()
     for _ in range(MAX_PAGES):
@@ -741,7 +754,10 @@ def _search_window(
             row_id = str(row.get("instanceId", "")).strip().lower() if isinstance(row, dict) else ""
             page_ids.add(row_id)
             if row_id in wanted and row_id not in found:
-                found[row_id] = validate_row(row, request)
+                try:
+                    found[row_id] = validate_row(row, request)
+                except DomoApiError as error:
+                    found[row_id] = error
         if len(found) == len(wanted) or not page_ids - seen:
             return found
         seen |= page_ids
@@ -761,7 +777,14 @@ def search_instance(
     found = yield from search_instances(
         workflow_alias, [instance_id], created_after=created_after, page_size=page_size, pins=pins
     )
-    return next(iter(found.values()), None)
+    return metric_or_raise(next(iter(found.values()), None))
+
+
+def metric_or_raise(result: InstanceResult | None) -> InstanceMetric | None:
+    """An instance's metric from a search's result; the error found instead of it is raised."""
+    if isinstance(result, DomoWorkflowsError):
+        raise result
+    return result
 
 
 def validate_row(row: dict[str, Any], request: ApiRequest) -> InstanceMetric:

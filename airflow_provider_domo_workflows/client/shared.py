@@ -18,7 +18,12 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from airflow_provider_domo_workflows.client.async_client import AsyncDomoWorkflowsClient
-from airflow_provider_domo_workflows.client.client import DEFAULT_PAGE_SIZE, check_instance_id
+from airflow_provider_domo_workflows.client.client import (
+    DEFAULT_PAGE_SIZE,
+    InstanceResult,
+    check_instance_id,
+    metric_or_raise,
+)
 from airflow_provider_domo_workflows.client.config import DomoConnectionConfig
 from airflow_provider_domo_workflows.client.models import InstanceMetric
 
@@ -32,7 +37,7 @@ class _Read:
     """One shared paging of ``/overall``: when it was asked for, which instances it covers, its result."""
 
     asked_at: float
-    task: asyncio.Task[dict[str, InstanceMetric]] | None = None
+    task: asyncio.Task[dict[str, InstanceResult]] | None = None
     covers: frozenset[str] | None = None  # None while it still gathers waits
 
     def serves(self, instance_id: str, fresher_than: float) -> bool:
@@ -92,7 +97,8 @@ class SharedWorkflowReader:
         The instance's metric from a read asked for at or after ``fresher_than`` (the loop's clock).
 
         ``None`` while the instance is not listed. A failed read raises its error in every wait it
-        served; the next read tries again.
+        served, and an error that concerns one instance only (its row, its own read) in that
+        instance's waits only; the next read tries again.
         """
         canonical = check_instance_id(instance_id)
         latest = self._latest
@@ -103,9 +109,9 @@ class SharedWorkflowReader:
             latest.task.add_done_callback(lambda task: task.cancelled() or task.exception())
         assert latest.task is not None
         found = await asyncio.shield(latest.task)
-        return found.get(canonical)
+        return metric_or_raise(found.get(canonical))
 
-    async def _paging(self, read: _Read) -> dict[str, InstanceMetric]:
+    async def _paging(self, read: _Read) -> dict[str, InstanceResult]:
         await asyncio.sleep(GATHER_SECONDS)
         read.covers = frozenset(self._watched)
         windows = [after for afters in self._created_after.values() for after in afters]
