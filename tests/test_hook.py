@@ -190,9 +190,23 @@ def test_test_connection_keeps_a_multi_line_answer_from_domo_on_one_line(
         (Answer(200, {"hello": "world"}), False),
         (Answer(404, "not found"), False),
         (Answer(404, text="<html>Not Found</html>"), False),
+        (Answer(404, {"message": "no Route matched with those values"}), False),
+        (Answer(404, {"timestamp": "2026-12-04T00:00:00Z", "status": 404, "error": "Not Found"}), False),
+        (Answer(404, text="[" * 100_000, content_type="application/json"), False),
         (Answer(204, text=""), False),
     ],
-    ids=["domo-404", "metrics", "null", "other-json", "json-string-404", "html-404", "204"],
+    ids=[
+        "domo-404",
+        "metrics",
+        "null",
+        "other-json",
+        "json-string-404",
+        "html-404",
+        "gateway-404",
+        "spring-404",
+        "json-nested-too-deep",
+        "204",
+    ],
 )
 def test_test_connection_accepts_only_answers_that_are_domos(
     answer: Answer, ok: bool, monkeypatch: pytest.MonkeyPatch

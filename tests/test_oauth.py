@@ -18,9 +18,10 @@ from airflow_provider_domo_workflows.client import (
     DomoWorkflowsClient,
 )
 from airflow_provider_domo_workflows.client.async_client import AsyncDomoWorkflowsClient
-from airflow_provider_domo_workflows.client.auth import forget_all_tokens
+from airflow_provider_domo_workflows.client.auth import cached_token, forget_all_tokens
 from airflow_provider_domo_workflows.emulator import EmulatorServer
 from airflow_provider_domo_workflows.hooks.domo_workflows import DomoWorkflowsHook
+from tests.scripted_server import Answer, scripted_server
 
 TOKEN_ROUTE = "/oauth/token"
 INSTANCE_ID = "2052e10a-d142-4391-a731-2be1ab1c0188"
@@ -256,3 +257,46 @@ def test_threads_with_a_cold_cache_share_one_token_request(
         list(pool.map(probe, range(8)))
 
     assert token_requests(domo_emulator) == 1
+
+
+def test_a_token_url_with_credentials_in_it_is_refused_without_showing_them() -> None:
+    url = "https://my-client:S3cr3t-Value-42@api.domo.com/oauth/token"
+    with pytest.raises(
+        ValueError, match=r"^extra 'token_url' of host 'api\.domo\.com' carries credentials"
+    ) as bad:
+        DomoConnectionConfig.build(
+            host="acme", token=None, auth_type="oauth", client_id="abc", client_secret="x", token_url=url
+        )
+
+    assert "S3cr3t-Value-42" not in str(bad.value)
+
+
+def test_an_access_token_echoed_by_a_gateway_is_masked(domo_emulator: EmulatorServer) -> None:
+    config = oauth_config(domo_emulator)
+    with DomoWorkflowsClient(config) as client:
+        client.probe()  # fetches and caches a token
+    assert config.oauth is not None
+    token = cached_token(config.oauth)
+    assert token
+
+    with scripted_server() as gateway:
+        echo = {
+            "status": 403,
+            "statusReason": "Forbidden",
+            "message": f"Denied for bearer {token}",
+            "toe": "T",
+        }
+        gateway.answer("GET", Answer(403, echo))
+        behind_gateway = DomoConnectionConfig.build(
+            host=gateway.url,
+            token=None,
+            auth_type="oauth",
+            client_id=config.oauth.client_id,
+            client_secret=config.oauth.client_secret,
+            token_url=config.oauth.token_url,
+        )
+        with DomoWorkflowsClient(behind_gateway) as client, pytest.raises(DomoApiError) as refused:
+            client.get_workflow_metrics("AddTwoNumbers")
+
+    assert "Denied for bearer ***" in str(refused.value)
+    assert token not in str(refused.value)

@@ -297,3 +297,21 @@ def test_a_fresh_token_domo_refuses_is_not_kept(domo_emulator: EmulatorServer) -
     assert isinstance(error, DomoApiError)
     assert "may not accept OAuth tokens" in str(error)
     assert cached(config) is None
+
+
+@pytest.mark.parametrize(
+    "query", ["", "?grant_type=client_credentials&scope=workflow"], ids=["plain", "query"]
+)
+def test_a_token_url_that_drops_the_connection_means_the_start_was_never_sent(
+    domo_emulator: EmulatorServer, query: str
+) -> None:
+    # Domo documents its token URL with grant_type and scope in the query: the URL is the same one.
+    with raw_answer_server(b"") as url:
+        config = oauth_config(domo_emulator.url, f"{url}/oauth/token{query}")
+        with DomoWorkflowsClient(config) as client, pytest.raises(DomoRequestError) as caught:
+            client.start_workflow("AddTwoNumbers", {"a": 1, "b": 2})
+
+    assert caught.value.may_have_started is False
+    assert str(caught.value).startswith(f"could not reach Domo for the OAuth token URL {url}/oauth/token")
+    assert ".." not in str(caught.value)
+    assert domo_emulator.state.request_log == []

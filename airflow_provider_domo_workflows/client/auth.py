@@ -225,7 +225,7 @@ def read_token_answer(response: httpx.Response, client: OAuthClient) -> tuple[st
     :class:`DomoApiError` saying what was wrong without repeating the secret or the token.
     """
     body: object = None
-    with contextlib.suppress(ValueError):
+    with contextlib.suppress(ValueError, RecursionError):  # not JSON, or nested too deep to decode
         body = response.json()
     if not response.is_success:
         # OAuth servers answer {"error": ..., "error_description": ...}; Domo's gateway may answer its own.

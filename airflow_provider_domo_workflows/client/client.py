@@ -228,17 +228,29 @@ def serialise_parameters(parameters: Mapping[str, Any] | str | None) -> dict[str
     return decoded
 
 
-def _excerpt(text: str, secret: str) -> str:
+def _excerpt(text: str, *secrets: str | None) -> str:
     # Mask before cutting, so that a token echoed near the cut cannot survive in part.
-    masked = text.replace(secret, "***") if secret else text
-    return " ".join(masked.split())[:_EXCERPT_CHARS]
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return " ".join(text.split())[:_EXCERPT_CHARS]
+
+
+def _bearer_token(response: httpx.Response) -> str | None:
+    """The OAuth access token the request carried, so that an answer echoing it does not show it."""
+    try:
+        authorization = response.request.headers.get("authorization", "")
+    except RuntimeError:  # an answer built without its request
+        return None
+    scheme, _, token = authorization.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else None
 
 
 def domo_error_document(response: httpx.Response) -> dict[str, Any] | None:
     """The body of an answer when it is Domo's error document (``statusReason``, ``message``, ``toe``)."""
     try:
         body = response.json()
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested too deep to decode
         return None
     return body if isinstance(body, dict) and ({"statusReason", "message", "toe"} & body.keys()) else None
 
@@ -248,23 +260,25 @@ def api_error(
 ) -> DomoApiError:
     """Describe an answer that is not what was asked for, with Domo's own fields when it sent them."""
     status_reason = domo_message = toe = excerpt = None
+    secrets = (secret, _bearer_token(response))
     body = domo_error_document(response)
     if body is not None:
-        status_reason = _text(body.get("statusReason"), secret)
-        domo_message = _text(body.get("message"), secret)
-        toe = _text(body.get("toe"), secret)
+        status_reason = _text(body.get("statusReason"), *secrets)
+        domo_message = _text(body.get("message"), *secrets)
+        toe = _text(body.get("toe"), *secrets)
     elif response.content:
-        excerpt = _excerpt(response.text, secret)
+        excerpt = _excerpt(response.text, *secrets)
     if response.is_redirect and hint is None:
+        location = _excerpt(response.headers.get("location", "?"), *secrets)
         hint = (
-            f"Domo redirected to {_excerpt(response.headers.get('location', '?'), secret)}: check the host's "
-            "scheme (https://) and the connection's api_root."
+            f"Domo redirected to {location}: check the host's scheme (https://) and the connection's "
+            "api_root."
         )
     return DomoApiError(
         status_code=response.status_code,
         method=request.method,
         path=request.path,
-        status_reason=status_reason or _text(response.reason_phrase or None, secret),
+        status_reason=status_reason or _text(response.reason_phrase or None, *secrets),
         domo_message=domo_message,
         toe=toe,
         body_excerpt=excerpt,
@@ -273,8 +287,8 @@ def api_error(
     )
 
 
-def _text(value: object, secret: str) -> str | None:
-    return None if value is None else _excerpt(str(value), secret)
+def _text(value: object, *secrets: str | None) -> str | None:
+    return None if value is None else _excerpt(str(value), *secrets)
 
 
 def read_json(response: httpx.Response, request: ApiRequest, secret: str) -> Any:
@@ -285,6 +299,10 @@ def read_json(response: httpx.Response, request: ApiRequest, secret: str) -> Any
         return response.json()
     except ValueError:
         pass
+    except RecursionError:
+        raise api_error(
+            response, request, secret, hint="The answer's JSON is nested too deep to read."
+        ) from None
     if "json" in response.headers.get("content-type", "").lower():
         # Announced as JSON but cut short: a connection lost mid-answer, worth asking again.
         error = api_error(response, request, secret, hint="The answer's JSON is incomplete.")
@@ -502,7 +520,9 @@ class DomoWorkflowsClient:
         """
         request = metrics_request("00000000-0000-0000-0000-000000000000", 1, None, None, None, None)
         response = self._send(request)
-        if response.status_code == 404 and domo_error_document(response) is not None:
+        document = domo_error_document(response)
+        # Domo's error documents carry its trace id; a gateway's own 404 ({"message": ...}) does not.
+        if response.status_code == 404 and document is not None and "toe" in document:
             return
         if response.status_code == 200:
             try:
@@ -546,14 +566,17 @@ def transport_error(
 ) -> DomoRequestError:
     """Explain a request that got no answer; a start that may have been received says so."""
     target = f"{request.method} {config.base_url}{config.api_root}{request.path}"
-    if config.oauth is not None and _failed_url(error) == httpx.URL(config.oauth.token_url):
+    if config.oauth is not None and _failed_url(error) == httpx.URL(config.oauth.token_url).copy_with(
+        query=None
+    ):
         # The token request failed, so the request it was for was never sent.
         target = f"the OAuth token URL {config.oauth.token_url} (extra 'token_url')"
         may_have_started = False
     if isinstance(error, httpx.TimeoutException):
         what = f"Domo did not answer {target} within {config.timeout:g} s (extra 'timeout')"
     else:
-        what = f"could not reach Domo for {target}: {type(error).__name__}: {error}"
+        # httpx's own text may end with a full stop; the sentence gets one of its own.
+        what = f"could not reach Domo for {target}: {type(error).__name__}: {str(error).rstrip('.')}"
     # These fail before a byte of the request leaves this machine.
     sent = not isinstance(
         error,
@@ -582,6 +605,7 @@ def _failed_url(error: Exception) -> httpx.URL | None:
         request = error.request if isinstance(error, httpx.RequestError) else None
     except RuntimeError:
         return None
+    # Without the query on both sides: Domo's documented token URL carries grant_type and scope in it.
     return request.url.copy_with(query=None) if request is not None else None
 
 

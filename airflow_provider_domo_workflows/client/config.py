@@ -192,7 +192,13 @@ def parse_token_url(value: object) -> str:
         return DEFAULT_TOKEN_URL
     text = value.strip() if isinstance(value, str) else ""
     parts = urlsplit(text)
-    if parts.scheme not in ("http", "https") or not parts.hostname or parts.username or parts.password:
+    if parts.username or parts.password:
+        # Said without the URL, which holds a secret that must never reach a log.
+        raise ValueError(
+            f"extra 'token_url' of host {parts.hostname!r} carries credentials: give the token URL alone, "
+            f"e.g. {DEFAULT_TOKEN_URL!r}, and the client id and secret in client_id and client_secret."
+        )
+    if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(
             f"extra 'token_url' is {value!r}: give the full URL of the OAuth token endpoint, "
             f"e.g. {DEFAULT_TOKEN_URL!r}, without credentials in it."
