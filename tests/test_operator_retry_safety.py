@@ -13,10 +13,16 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from airflow.sdk.exceptions import AirflowTaskTimeout
+from airflow.sdk.bases.operator import TriggerFailureReason
+from airflow.sdk.exceptions import AirflowTaskTimeout, TaskDeferralError, TaskDeferralTimeout, TaskDeferred
 
 from airflow_provider_domo_workflows.client import DomoApiError
-from airflow_provider_domo_workflows.emulator import EmulatorServer, FaultPlan, add_two_numbers_workflow
+from airflow_provider_domo_workflows.emulator import (
+    ADD_TWO_NUMBERS_MODEL_ID,
+    EmulatorServer,
+    FaultPlan,
+    add_two_numbers_workflow,
+)
 from airflow_provider_domo_workflows.exceptions import DomoStartUncertainError
 from airflow_provider_domo_workflows.hooks.domo_workflows import DomoWorkflowsHook
 from airflow_provider_domo_workflows.operators.domo_workflows import StartWorkflowOperator
@@ -141,6 +147,43 @@ def test_clearing_the_task_after_a_start_in_flight_starts_anew(
     assert long_runs.state.started_count("AddTwoNumbers") == 2
 
 
+def test_a_retry_naming_a_mapped_workflow_by_model_id_finds_the_start_in_flight(
+    long_runs: EmulatorServer, mocker: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mapping = {
+        "model_id": ADD_TWO_NUMBERS_MODEL_ID,
+        "version": "1.1.0",
+        "message_name": "Start AddTwoNumbers",
+    }
+    connection = json.loads(long_runs.airflow_conn_json())
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_DOMO_WORKFLOWS_DEFAULT",
+        json.dumps({**connection, "extra": {"workflows": {"AddTwoNumbers": mapping}}}),
+    )
+    store = FakeStateStore()
+    start_message = DomoWorkflowsHook.start_message
+
+    def start_then_time_out(hook: DomoWorkflowsHook, *args: Any) -> Any:
+        start_message(hook, *args)
+        raise AirflowTaskTimeout()
+
+    mocker.patch.object(DomoWorkflowsHook, "start_message", autospec=True, side_effect=start_then_time_out)
+    by_model_id = StartWorkflowOperator(
+        task_id="start",
+        model_id=ADD_TWO_NUMBERS_MODEL_ID,
+        version="1.1.0",
+        message_name="Start AddTwoNumbers",
+    )
+    with pytest.raises(AirflowTaskTimeout):
+        by_model_id.execute(task_context(store=store, try_number=1, max_tries=1))  # type: ignore[arg-type]
+    mocker.stopall()
+
+    with pytest.raises(DomoStartUncertainError):
+        operator().execute(task_context(store=store, try_number=2, max_tries=1))  # type: ignore[arg-type]
+
+    assert long_runs.state.started_count("AddTwoNumbers") == 1
+
+
 # --- a start that certainly started nothing --------------------------------------------------------
 
 
@@ -233,3 +276,37 @@ def test_a_last_try_that_does_not_own_the_wait_leaves_the_instance_running(
 
     assert long_runs.state.instance(instance_id).status != "CANCELED"
     assert long_runs.state.count_requests("POST", "/instances/{instance_id}/cancel") == 0
+
+
+def test_a_try_without_a_retry_record_cancels_its_instance_when_it_fails(
+    reads_refused: EmulatorServer,
+) -> None:
+    # durable=False: no record, so a retry would start anew rather than re-attach to this instance.
+    waiting = operator(wait_for_completion=True, deferrable=False, durable=False)
+    with pytest.raises(DomoApiError, match="HTTP 403"):
+        waiting.execute(task_context(try_number=1, max_tries=1))  # type: ignore[arg-type]
+
+    (instance,) = reads_refused.state.instances("AddTwoNumbers")
+    assert instance.status == "CANCELED"
+
+
+@pytest.mark.parametrize(
+    ("reason", "error"),
+    [(TriggerFailureReason.TRIGGER_TIMEOUT, TaskDeferralTimeout), ("Trigger failure", TaskDeferralError)],
+    ids=["deferral-timeout", "trigger-failure"],
+)
+def test_a_last_try_failed_by_airflow_while_deferred_cancels_the_instance(
+    long_runs: EmulatorServer, reason: str, error: type[Exception]
+) -> None:
+    store = FakeStateStore()
+    waiting = operator(wait_for_completion=True, deferrable=True)
+    with pytest.raises(TaskDeferred):
+        waiting.execute(task_context(store=store, try_number=1, max_tries=0))  # type: ignore[arg-type]
+
+    # No triggerer ran the trigger (or it failed): Airflow resumes the task only to fail it.
+    resumed = operator(wait_for_completion=True, deferrable=True)
+    with pytest.raises(error):
+        resumed.resume_execution("__fail__", {"error": reason}, task_context(store=store, max_tries=0))  # type: ignore[arg-type]
+
+    (instance,) = long_runs.state.instances("AddTwoNumbers")
+    assert instance.status == "CANCELED"

@@ -41,6 +41,8 @@ _CLEARED = "CLEARED"
 _NOTHING_STARTED = "NOTHING_STARTED"
 _START_ANEW = frozenset({_OTHER_WORKFLOW, _CLEARED, _NOTHING_STARTED})
 DEFAULT_WAIT_TIMEOUT = timedelta(days=7)
+# The method Airflow resumes a deferred task with to fail it without an event (``TRIGGER_FAIL_REPR``).
+_TRIGGER_FAILED = "__fail__"
 
 
 class StartWorkflowOperator(ResumableJobMixin, BaseOperator):
@@ -196,6 +198,9 @@ class StartWorkflowOperator(ResumableJobMixin, BaseOperator):
         store = context.get("task_state_store") if self.durable else None
         in_flight = {
             "workflow_alias": self._workflow_alias,
+            # The model id when it is known before Domo answers (a start by model id, a mapped alias), so
+            # that a retry naming the workflow the other way still finds this record.
+            "model_id": self._known_model_id(),
             "start_sent_at": datetime.now(timezone.utc).isoformat(),
             **_try_identity(context),
         }
@@ -336,6 +341,23 @@ class StartWorkflowOperator(ResumableJobMixin, BaseOperator):
 
     # --- waiting ----------------------------------------------------------------------------------
 
+    def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Context) -> Any:
+        """
+        Resume after the trigger; when Airflow resumes the task only to fail it (the trigger failed, or the
+        deferral timed out: no triggerer ran it), cancel the recorded instance on the last try first.
+        """
+        try:
+            return super().resume_execution(next_method, next_kwargs, context)
+        except Exception as error:
+            if next_method == _TRIGGER_FAILED:
+                # execute_complete never runs: the instance is the one this task's record names.
+                store = context.get("task_state_store") if self.durable else None
+                record = store.get(self.external_id_key) if store is not None else None
+                if isinstance(record, dict) and record.get("instance_id"):
+                    self._instance = record
+                    self._cancel_if_giving_up(context, error)
+            raise
+
     def execute_complete(self, context: Context, event: Any = None) -> str:
         """Resume after the trigger: succeed, fail, or cancel after a timeout, as the sync wait would."""
         from airflow_provider_domo_workflows.waits import DomoTriggerEventError, read_event
@@ -427,10 +449,24 @@ class StartWorkflowOperator(ResumableJobMixin, BaseOperator):
             left = deadline.seconds_left() if deadline is not None else self.poll_interval
             time.sleep(max(0.0, min(self.poll_interval, left)))
 
+    def _known_model_id(self) -> str | None:
+        """The workflow's model id before Domo answers: given (a start by model id), or mapped."""
+        if self._message is not None:
+            return self._workflow_alias
+        mapping = self.hook.config.mapping(self._workflow_alias)
+        return mapping.model_id if mapping is not None else None
+
     def _same_workflow(self, record: Mapping[str, Any]) -> bool:
-        """Whether a record is of the workflow this task starts, named by alias or by model id."""
-        names = {str(record.get("workflow_alias", "")).lower(), str(record.get("model_id") or "").lower()}
-        return self._workflow_alias.lower() in names
+        """
+        Whether a record is of the workflow this task starts, named by alias or by model id: the record's
+        names against this task's alias and the model id the connection's ``workflows`` maps it to.
+        """
+        recorded = {
+            str(record.get("workflow_alias") or "").lower(),
+            str(record.get("model_id") or "").lower(),
+        }
+        ours = {self._workflow_alias.lower(), self.hook.config.model_path(self._workflow_alias).lower()}
+        return bool(recorded & ours - {""})
 
     def _attach(self, context: Context, record: dict[str, Any]) -> None:
         """Remember the instance (for ``on_kill``) and publish it: XComs and the instance link."""
@@ -506,8 +542,10 @@ class StartWorkflowOperator(ResumableJobMixin, BaseOperator):
         if isinstance(error, (DomoWorkflowEndedError, DomoWorkflowTimeoutError)):
             return  # the instance has ended, or the wait's timeout has cancelled it already
         ti = context["ti"]
-        # An AirflowFailException ends the task whatever try this is: no retry will re-attach.
-        if ti.try_number <= ti.max_tries and not isinstance(error, AirflowFailException):
+        # An AirflowFailException ends the task whatever try this is, and without the retry record
+        # (durable=False, no task_state_store) a retry starts anew: neither re-attaches to this instance.
+        reattaches = self.durable and context.get("task_state_store") is not None
+        if ti.try_number <= ti.max_tries and reattaches and not isinstance(error, AirflowFailException):
             return  # the retry re-attaches to the instance
         try:
             metric = self.hook.cancel_instance(
