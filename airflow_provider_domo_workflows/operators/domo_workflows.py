@@ -76,6 +76,10 @@ class StartWorkflowOperator(ResumableJobMixin, BaseOperator):
        start a second instance, which has a cost: a worker lost after the in-flight record was written
        but before the start was sent makes the retry refuse too, though nothing started.
 
+    .. note:: Known limitation: an Airflow ``retry_policy`` that fails a try early (a ``RetryRule``
+       with ``FAIL``) is not seen by the operator, which expects a retry to re-attach: that try's
+       instance is left running.
+
     :param workflow_alias: the workflow to start: its alias (inside Domo apps, or mapped to a model id by
         the connection's ``workflows`` extra) or its model id. Templated.
     :param model_id: instead of ``workflow_alias``, start the workflow by model id through the product
