@@ -921,3 +921,15 @@ def test_find_instance_metric_names_the_field_of_a_malformed_instance_row(make_c
 
     with pytest.raises(DomoApiError, match=r"instance's row in instanceMetric is not as documented \(status"):
         client.find_instance_metric("AddTwoNumbers", wanted)
+
+
+@pytest.mark.parametrize(
+    ("text", "ends"), [("", ": ReadError."), ("Connection reset.", ": ReadError: Connection reset.")]
+)
+def test_a_transport_error_reads_as_one_sentence_whatever_httpx_says(text: str, ends: str) -> None:
+    from airflow_provider_domo_workflows.client.client import ApiRequest, transport_error
+
+    config = DomoConnectionConfig.build(host="acme", token=TOKEN)
+    error = transport_error(httpx.ReadError(text), ApiRequest("GET", "/x"), config, may_have_started=False)
+
+    assert str(error) == f"could not reach Domo for GET https://acme.domo.com/api/workflow/v1/x{ends}"

@@ -575,8 +575,11 @@ def transport_error(
     if isinstance(error, httpx.TimeoutException):
         what = f"Domo did not answer {target} within {config.timeout:g} s (extra 'timeout')"
     else:
-        # httpx's own text may end with a full stop; the sentence gets one of its own.
-        what = f"could not reach Domo for {target}: {type(error).__name__}: {str(error).rstrip('.')}"
+        # httpx's own text may be empty, or end with a full stop; the sentence gets one of its own.
+        detail = str(error).rstrip(".")
+        what = f"could not reach Domo for {target}: {type(error).__name__}" + (
+            f": {detail}" if detail else ""
+        )
     # These fail before a byte of the request leaves this machine.
     sent = not isinstance(
         error,
