@@ -563,7 +563,7 @@ class StartWorkflowOperator(ResumableJobMixin, BaseOperator):
             )
             return
         self.log.warning(
-            "The task's last try failed (%s): cancelled Domo instance %s (now %s).",
+            "The task failed (%s) and no retry will re-attach: cancelled Domo instance %s (now %s).",
             type(error).__name__,
             record["instance_id"],
             metric.status if metric is not None else "not listed",
