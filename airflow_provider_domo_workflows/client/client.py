@@ -30,7 +30,12 @@ from airflow_provider_domo_workflows.client.errors import (
     DomoWorkflowsError,
     retry_after_seconds,
 )
-from airflow_provider_domo_workflows.client.models import InstanceMetric, WorkflowInstance, WorkflowMetrics
+from airflow_provider_domo_workflows.client.models import (
+    InstanceMetric,
+    WorkflowInstance,
+    WorkflowMetrics,
+    as_utc,
+)
 from airflow_provider_domo_workflows.client.retry import RetryPolicy
 
 DEFAULT_PAGE_SIZE = 200
@@ -679,7 +684,7 @@ class InstancePins:
         with contextlib.suppress(
             ValueError
         ):  # an id that is no UUID is never searched for: nothing to narrow
-            self._created[check_instance_id(instance_id)] = _aware(created_on)
+            self._created[check_instance_id(instance_id)] = as_utc(created_on)
 
     def window(
         self, instance_ids: Iterable[str], after: datetime | None
@@ -701,7 +706,7 @@ class InstancePins:
         """Remember the start times of the instances found."""
         for instance_id, metric in found.items():
             if isinstance(metric, InstanceMetric) and metric.workflow_start_time is not None:
-                self._started[instance_id] = _aware(metric.workflow_start_time)
+                self._started[instance_id] = metric.workflow_start_time
 
     def never(self, instance_ids: Iterable[str]) -> None:
         """Search for these instances as widely as without pins from now on."""
@@ -713,10 +718,6 @@ class InstancePins:
             self._created.pop(instance_id, None)
             self._started.pop(instance_id, None)
             self._never.discard(instance_id)
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)
 
 
 def search_instances(

@@ -23,14 +23,15 @@ class _DomoModel(BaseModel):
 UserId = str | int
 
 
-def _as_utc(moment: datetime) -> datetime:
+def as_utc(moment: datetime) -> datetime:
+    """The moment itself when it has a time zone; otherwise the same wall time read as UTC."""
     # Domo writes its times with a ``Z``; one without a zone (a proxy, another API version) is read as
     # UTC, so that every time the provider compares is aware and no wait fails on a naive one.
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)
 
 
 # A time in one of Domo's answers, always timezone-aware.
-DomoTime = Annotated[datetime, AfterValidator(_as_utc)]
+DomoTime = Annotated[datetime, AfterValidator(as_utc)]
 
 
 class WorkflowInstance(_DomoModel):

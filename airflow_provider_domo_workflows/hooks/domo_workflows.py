@@ -75,9 +75,9 @@ class DomoWorkflowsHook(BaseHook):
     its ``password`` the developer access token, sent as ``X-DOMO-Developer-Token``. Extras:
     ``api_root`` (default ``/api/workflow/v1``; ``/domo/workflow/v1`` also works), ``timeout``
     (seconds to wait to connect and for each read, default 30), ``verify`` (TLS verification: true,
-    false or a CA bundle path),
-    ``max_retries`` (tries again after no answer, 429, 502, 503 or 504: default 3; never for a start)
-    and ``retry_max_wait`` (the longest sleep between tries and cap on ``Retry-After``: default 30 s).
+    false or a CA bundle path), ``max_retries`` (tries again after no answer, 429, 502, 503 or 504:
+    default 3; never for a start) and ``retry_max_wait`` (the longest sleep between tries and cap on
+    ``Retry-After``: default 30 s).
 
     ``auth_type`` ``oauth`` uses OAuth client credentials instead of the password: ``client_id``,
     ``client_secret``, ``token_url`` (default ``https://api.domo.com/oauth/token``) and ``scope``.
