@@ -9,7 +9,7 @@ import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import httpx
@@ -30,6 +30,7 @@ from airflow_provider_domo_workflows.client.auth import (
     read_token_answer,
 )
 from airflow_provider_domo_workflows.emulator import EmulatorServer
+from tests.local_http import serving
 from tests.scripted_server import Answer, scripted_server
 
 CLIENT_ID = "airflow-client"
@@ -90,14 +91,8 @@ def raw_answer_server(answer: bytes) -> Iterator[str]:
         def log_message(self, format: str, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(Handler) as url:
+        yield url
 
 
 def outcome_of(work: Callable[[], object]) -> object:
